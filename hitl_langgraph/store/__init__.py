@@ -1,0 +1,27 @@
+"""Approval stores: the pending-approval index, execution journal and audit trail.
+
+``open_store(url)`` picks the backend from the URL scheme:
+
+* ``memory://`` — in-process (tests, demos)
+* ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — stdlib sqlite3, WAL
+* ``postgresql://user@host:5432/db`` — psycopg 3 (``pip install "hitl-langgraph[postgres]"``)
+"""
+
+from __future__ import annotations
+
+from .base import ApprovalStore, AuditReport, RequestFilter
+from .memory import MemoryStore
+from .records import ApprovalRecord, AuditEvent, ExecutionRecord, RequestStatus
+from .url import open_store
+
+__all__ = [
+    "ApprovalRecord",
+    "ApprovalStore",
+    "AuditEvent",
+    "AuditReport",
+    "ExecutionRecord",
+    "MemoryStore",
+    "RequestFilter",
+    "RequestStatus",
+    "open_store",
+]

@@ -1,0 +1,196 @@
+"""In-process store (``memory://``): the reference implementation, for tests and demos."""
+
+from __future__ import annotations
+
+import fnmatch
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from ..errors import AlreadyDecided, RequestNotFound
+from .base import ApprovalStore, RequestFilter
+from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
+
+__all__ = ["MemoryStore", "matches_filter"]
+
+
+def matches_filter(rec: ApprovalRecord, f: RequestFilter) -> bool:
+    """Whether ``rec`` passes ``f`` (shared by the memory store and tests)."""
+    if f.status is not None and rec.status not in f.status:
+        return False
+    if f.thread_id is not None and rec.thread_id != f.thread_id:
+        return False
+    if f.tool is not None and not fnmatch.fnmatchcase(rec.tool, f.tool):
+        return False
+    if f.route is not None and rec.route != f.route:
+        return False
+    if f.min_score is not None and rec.score < f.min_score:
+        return False
+    if f.role is not None and rec.approver_roles and f.role not in rec.approver_roles:
+        return False
+    return not (
+        f.expires_before is not None
+        and (rec.expires_at is None or not rec.expires_at < f.expires_before)
+    )
+
+
+def _status_ok(status: str, expected: str | Sequence[str] | None) -> bool:
+    if expected is None:
+        return True
+    if isinstance(expected, str):
+        return status == expected
+    return status in expected
+
+
+class MemoryStore(ApprovalStore):
+    """Keeps everything in dicts under one lock. Lost when the process exits."""
+
+    def __init__(self) -> None:
+        self.url = "memory://"
+        self._lock = threading.RLock()
+        self._requests: dict[str, ApprovalRecord] = {}
+        self._executions: dict[str, ExecutionRecord] = {}
+        self._audit: list[AuditEvent] = []
+
+    def put_request(
+        self, record: ApprovalRecord, *, audit: AuditEvent | None = None
+    ) -> tuple[ApprovalRecord, bool]:
+        with self._lock:
+            existing = self._requests.get(record.request_id)
+            if existing is not None:
+                return existing, False
+            self._requests[record.request_id] = record
+            if audit is not None:
+                self._append(audit)
+            return record, True
+
+    def get_request(self, request_id: str) -> ApprovalRecord | None:
+        with self._lock:
+            return self._requests.get(request_id)
+
+    def _matching(self, f: RequestFilter) -> list[ApprovalRecord]:
+        return sorted(
+            (r for r in self._requests.values() if matches_filter(r, f)),
+            key=lambda r: (r.created_at, r.request_id),
+        )
+
+    def list_requests(
+        self,
+        filter: RequestFilter | None = None,
+        *,
+        limit: int = 100,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[ApprovalRecord]:
+        with self._lock:
+            rows = self._matching(filter or RequestFilter())
+        if after is not None:
+            rows = [r for r in rows if (r.created_at, r.request_id) > after]
+        return rows[:limit]
+
+    def count_requests(self, filter: RequestFilter | None = None) -> int:
+        with self._lock:
+            return len(self._matching(filter or RequestFilter()))
+
+    def update_request(
+        self,
+        request_id: str,
+        *,
+        expected_status: str | Sequence[str] | None = None,
+        audit: AuditEvent | None = None,
+        **changes: Any,
+    ) -> ApprovalRecord:
+        with self._lock:
+            current = self._requests.get(request_id)
+            if current is None:
+                raise RequestNotFound(request_id)
+            if not _status_ok(current.status, expected_status):
+                raise AlreadyDecided(
+                    f"request {request_id!r} is already {current.status}"
+                    + (f" (decided by {current.decided_by})" if current.decided_by else ""),
+                    request_id=request_id,
+                    status=current.status,
+                    decided_by=current.decided_by,
+                )
+            updated = replace(current, **changes)
+            self._requests[request_id] = updated
+            if audit is not None:
+                self._append(audit)
+            return updated
+
+    def claim_execution(self, request_id: str, *, worker: str, at: datetime) -> bool:
+        with self._lock:
+            if request_id in self._executions:
+                return False
+            self._executions[request_id] = ExecutionRecord(
+                request_id=request_id, state="running", worker=worker, started_at=at
+            )
+            return True
+
+    def finish_execution(
+        self,
+        request_id: str,
+        *,
+        state: str,
+        at: datetime,
+        result_type: str | None = None,
+        result: bytes | None = None,
+        error: str | None = None,
+        audit: AuditEvent | None = None,
+    ) -> None:
+        with self._lock:
+            current = self._executions.get(request_id)
+            if current is None:
+                raise RequestNotFound(request_id)
+            self._executions[request_id] = replace(
+                current,
+                state=state,  # type: ignore[arg-type]
+                finished_at=at,
+                result_type=result_type,
+                result=result,
+                error=error,
+            )
+            if audit is not None:
+                self._append(audit)
+
+    def get_execution(self, request_id: str) -> ExecutionRecord | None:
+        with self._lock:
+            return self._executions.get(request_id)
+
+    def release_execution(self, request_id: str) -> bool:
+        with self._lock:
+            current = self._executions.get(request_id)
+            if current is None or current.state != "running":
+                return False
+            del self._executions[request_id]
+            return True
+
+    def _append(self, event: AuditEvent) -> AuditEvent:
+        prev = self._audit[-1].hash if self._audit else ""
+        seq = len(self._audit) + 1
+        staged = replace(event, seq=seq, prev_hash=prev, hash="")
+        final = replace(staged, hash=audit_hash(prev, staged))
+        self._audit.append(final)
+        return final
+
+    def append_audit(self, event: AuditEvent) -> AuditEvent:
+        with self._lock:
+            return self._append(event)
+
+    def list_audit(
+        self, *, after_seq: int = 0, limit: int | None = None, request_id: str | None = None
+    ) -> list[AuditEvent]:
+        with self._lock:
+            rows = [
+                e
+                for e in self._audit
+                if (e.seq or 0) > after_seq and (request_id is None or e.request_id == request_id)
+            ]
+        return rows if limit is None else rows[:limit]
+
+    # test hook: lets the tamper tests edit a row the way an attacker with DB access would
+    def _tamper(self, seq: int, **changes: Any) -> None:
+        with self._lock:
+            idx = seq - 1
+            self._audit[idx] = replace(self._audit[idx], **changes)

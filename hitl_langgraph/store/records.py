@@ -1,0 +1,139 @@
+"""Rows the approval store keeps: requests, executions, audit events."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from ..action import canonical_json
+
+__all__ = [
+    "FINAL_STATUSES",
+    "ApprovalRecord",
+    "AuditEvent",
+    "ExecutionRecord",
+    "RequestStatus",
+    "audit_hash",
+]
+
+RequestStatus = Literal[
+    "pending",  # waiting for a human (route approve)
+    "approved",
+    "edited",
+    "rejected",
+    "responded",
+    "expired",
+    "denied",  # route deny: never ran
+    "review",  # route review: ran, waits for deferred review
+    "cancelled",  # the interrupt disappeared (reconcile)
+]
+FINAL_STATUSES: frozenset[str] = frozenset(
+    {"approved", "edited", "rejected", "responded", "expired", "denied", "cancelled"}
+)
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """One row of the pending-approval index, keyed by ``request_id``.
+
+    ``decision`` is the applied decision as a JSON-able dict (``{"type": "approve", ...}``);
+    ``approvals`` collects partial approvals while a quorum is not reached.
+    """
+
+    request_id: str
+    thread_id: str
+    node: str
+    tool: str
+    args: dict[str, Any]
+    digest: str
+    score: float
+    route: str
+    reasons: list[str]
+    status: RequestStatus
+    created_at: datetime
+    updated_at: datetime
+    checkpoint_ns: str = ""
+    tool_call_id: str | None = None
+    kind: str = "tool_call"
+    interrupt_id: str | None = None
+    approver_roles: list[str] = field(default_factory=list)
+    allowed_decisions: list[str] = field(default_factory=list)
+    quorum: int = 1
+    approvals: list[dict[str, Any]] = field(default_factory=list)
+    policy_version: str = ""
+    requester: str | None = None
+    expires_at: datetime | None = None
+    on_expiry: str = "reject"
+    parent_request_id: str | None = None
+    decision: dict[str, Any] | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    def evolve(self, **changes: Any) -> ApprovalRecord:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for k in ("created_at", "updated_at", "expires_at", "decided_at"):
+            v = out[k]
+            out[k] = None if v is None else v.isoformat()
+        return out
+
+
+@dataclass(frozen=True)
+class ExecutionRecord:
+    """The execution journal: one row per action run, so replays never run it again.
+
+    ``state`` is ``running`` once claimed and ``done`` (or ``failed``) with the result.
+    ``result_type``/``result`` are LangGraph serde output (``JsonPlusSerializer``).
+    """
+
+    request_id: str
+    state: Literal["running", "done", "failed"]
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    result_type: str | None = None
+    result: bytes | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One append-only, hash-chained audit row.
+
+    ``hash = sha256(prev_hash + canonical_json(body))`` where body is every field but
+    ``seq`` and ``hash``; the first row's ``prev_hash`` is ``""``.
+    """
+
+    event: str
+    at: datetime
+    request_id: str | None = None
+    thread_id: str | None = None
+    actor: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    seq: int | None = None
+    prev_hash: str = ""
+    hash: str = ""
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "at": self.at.isoformat(),
+            "request_id": self.request_id,
+            "thread_id": self.thread_id,
+            "actor": self.actor,
+            "data": self.data,
+        }
+
+
+def audit_hash(prev_hash: str, event: AuditEvent) -> str:
+    """The chain hash of ``event`` appended after a row whose hash is ``prev_hash``."""
+    return hashlib.sha256((prev_hash + canonical_json(event.body())).encode()).hexdigest()

@@ -1,0 +1,3 @@
+"""Shared fixtures. Backend fixtures live in fixtures_*.py plugin modules."""
+
+pytest_plugins = ["fixtures_store", "fixtures_phoenix"]
