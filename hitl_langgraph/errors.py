@@ -144,7 +144,7 @@ class AuditError(HitlError):
 def missing_dependency(package: str, extra: str, exc: ImportError) -> MissingDependencyError:
     """Build the error raised when an optional dependency is not installed."""
     err = MissingDependencyError(
-        f"{package} is not installed; install it with: pip install \"hitl-langgraph[{extra}]\""
+        f'{package} is not installed; install it with: pip install "hitl-langgraph[{extra}]"'
     )
     err.__cause__ = exc
     return err

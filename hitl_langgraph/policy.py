@@ -182,8 +182,18 @@ class Rule:
 
         return "|".join(
             f"{k}={part(getattr(self, k))}"
-            for k in ("tool", "score", "when", "route", "name", "approver_roles", "quorum",
-                      "allowed_decisions", "floor", "on_expiry")
+            for k in (
+                "tool",
+                "score",
+                "when",
+                "route",
+                "name",
+                "approver_roles",
+                "quorum",
+                "allowed_decisions",
+                "floor",
+                "on_expiry",
+            )
         )
 
 
@@ -212,7 +222,9 @@ def _check_score(raw: Any, where: str) -> float:
         )
     value = float(raw)
     if math.isnan(value) or not 0.0 <= value <= 1.0:
-        raise PolicyError(f"{where}: a score must be in [0, 1], got {value!r}; clamp it with min/max")
+        raise PolicyError(
+            f"{where}: a score must be in [0, 1], got {value!r}; clamp it with min/max"
+        )
     return value
 
 
@@ -363,7 +375,9 @@ class RiskPolicy:
         }[route]
 
     def _failed(self, action: Action, why: str, rule: Rule | None) -> Assessment:
-        return self._make(action, 1.0, "approve", [f"{why}; failing closed: approval required"], rule)
+        return self._make(
+            action, 1.0, "approve", [f"{why}; failing closed: approval required"], rule
+        )
 
     def _make(
         self, action: Action, score: float, route: Route, reasons: list[str], rule: Rule | None

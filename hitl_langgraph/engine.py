@@ -1,0 +1,683 @@
+"""The gate engine shared by ``GatedToolNode``, ``approval_gate`` and ``HITLMiddleware``.
+
+For the actions a node handles in one run it:
+
+1. assesses each with the policy and derives a deterministic request id from the thread,
+   the task's checkpoint namespace and the tool call id, so a replayed node gets the
+   same ids and every store write is an idempotent upsert;
+2. for actions routed ``approve``, raises one LangGraph ``interrupt()`` listing those
+   still undecided, with ``response_schema=ResumePayload``; the resume value is matched
+   and checked (digest binding, allowed decisions, edits re-scored) while LangGraph
+   validates it, so a bad one is refused before it is saved and the interrupt stays
+   pending; decided actions leave the list, the rest are asked again;
+3. records requests, decisions and executions in the store (with audit events) and
+   tells observers; a replay finds everything recorded and repeats nothing.
+
+The execution journal (:meth:`GateEngine.run_once`) makes the action itself run once per
+approval even when the node is replayed or two resumes race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal, TypeVar
+
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.errors import GraphInterrupt
+from langgraph.types import interrupt
+from pydantic import ValidationError
+
+from .action import Action
+from .decisions import (
+    Approve,
+    Edit,
+    PendingAction,
+    Reject,
+    Respond,
+    ResumePayload,
+    decision_error_from,
+    pending_context,
+)
+from .errors import AlreadyDecided, DecisionError, ExecutionInProgress, InvalidDecision
+from .events import GateEvent, GateObserver, notify_observers
+from .payload import GateItem, build_request
+from .policy import RiskContext, RiskPolicy
+from .store.base import ApprovalStore
+from .store.records import ApprovalRecord, AuditEvent
+
+__all__ = ["Clock", "GateEngine", "Resolution", "utc_now"]
+
+logger = logging.getLogger("hitl_langgraph")
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+_STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _default_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _mark_invalid_resume(err: BaseException) -> None:
+    """Tell LangGraph this is a bad resume value, so it is not saved (the interrupt stays)."""
+    try:
+        from langgraph.errors import _mark_invalid_resume as mark
+    except ImportError:  # pragma: no cover - older langgraph
+        err._langgraph_invalid_resume = True  # type: ignore[attr-defined]
+    else:
+        mark(err)
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """What to do with one action once every human decision it needs is in."""
+
+    item: GateItem
+    outcome: Literal["run", "deny", "reject", "respond"]
+    journal: bool
+    tool_call: dict[str, Any]
+    message: str | None = None
+    decision: dict[str, Any] | None = None
+    edited: bool = False
+
+    @property
+    def request_id(self) -> str:
+        return self.item.request_id
+
+
+@dataclass
+class _RunCtx:
+    thread_id: str | None
+    checkpoint_ns: str
+    node: str
+    state: Any
+    config: Mapping[str, Any]
+    user_id: str | None
+    tool_names: frozenset[str] | None
+    arg_validator: Callable[[str, dict[str, Any]], None] | None
+    created: list[str] = field(default_factory=list)
+
+
+class GateEngine:
+    """Policy + store + clock: the logic every gate form shares.
+
+    Args:
+        policy: the risk policy that routes every action.
+        store: where requests, decisions, executions and the audit trail live.
+        clock: returns the current aware datetime (inject a fixed one in tests).
+        worker_id: names this process in execution claims (default host:pid:random).
+        observers: called with every :class:`GateEvent` (tracing, notifications).
+        default_expiry: deadline for requests whose rule sets none (``None``: never).
+        execution_wait: seconds a replay waits for another worker's execution result
+            before raising :class:`ExecutionInProgress`.
+    """
+
+    def __init__(
+        self,
+        policy: RiskPolicy,
+        store: ApprovalStore,
+        *,
+        clock: Clock = utc_now,
+        worker_id: str | None = None,
+        observers: Sequence[GateObserver] = (),
+        default_expiry: timedelta | None = None,
+        execution_wait: float = 30.0,
+    ) -> None:
+        self.policy = policy
+        self.store = store
+        self.clock = clock
+        self.worker_id = worker_id or _default_worker()
+        self.observers: list[GateObserver] = list(observers)
+        self.default_expiry = default_expiry
+        self.execution_wait = execution_wait
+        self._serde = JsonPlusSerializer()
+        self.trace_ids: Callable[[], tuple[str, str] | None] | None = None
+
+    # -- ids -------------------------------------------------------------------------
+    @staticmethod
+    def request_id(thread_id: str | None, checkpoint_ns: str, key: str) -> str:
+        """Deterministic: the same task replayed gets the same id."""
+        raw = f"{thread_id}\x1f{checkpoint_ns}\x1f{key}"
+        return "req_" + hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    # -- the main entry --------------------------------------------------------------
+    def resolve(
+        self,
+        tool_calls: Sequence[Mapping[str, Any]],
+        *,
+        node: str,
+        state: Any,
+        config: Mapping[str, Any],
+        kind: Literal["tool_call", "state"] = "tool_call",
+        tool_names: frozenset[str] | None = None,
+        arg_validator: Callable[[str, dict[str, Any]], None] | None = None,
+        run_early: Callable[[list[Resolution]], None] | None = None,
+    ) -> list[Resolution]:
+        """Assess every call, wait for the humans where needed, return one resolution each.
+
+        ``run_early`` is called with the actions decided in one round while others are
+        still undecided, so an approved call runs (journaled) without waiting for the
+        rest of its batch.
+
+        Raises ``GraphInterrupt`` (through ``interrupt()``) while decisions are missing,
+        and a :class:`DecisionError` (marked as an invalid resume value) for a bad one.
+        """
+        conf = config.get("configurable", {})
+        ctx = _RunCtx(
+            thread_id=None if conf.get("thread_id") is None else str(conf["thread_id"]),
+            checkpoint_ns=str(conf.get("checkpoint_ns", "")),
+            node=node,
+            state=state,
+            config=config,
+            user_id=RiskContext(config=config).user_id,
+            tool_names=tool_names,
+            arg_validator=arg_validator,
+        )
+        items = [self._item(i, call, kind, ctx) for i, call in enumerate(tool_calls)]
+        journal = any(it.assessment.route == "approve" for it in items)
+        out: dict[str, Resolution] = {}
+        pending: list[GateItem] = []
+        for it in items:
+            route = it.assessment.route
+            if route == "approve":
+                pending.append(it)
+            elif route == "deny":
+                self._record_final(it, ctx, "denied")
+                out[it.key] = Resolution(it, "deny", journal, dict(it.tool_call))
+            else:
+                out[it.key] = Resolution(it, "run", journal, dict(it.tool_call))
+        while pending:
+            matched = self._ask(pending, ctx)
+            still: list[GateItem] = []
+            decided_now: list[Resolution] = []
+            for it in pending:
+                decision = matched.get(it.request_id)
+                if decision is None:
+                    still.append(it)
+                    continue
+                res_or_follow = self._apply(it, decision, ctx, journal)
+                if isinstance(res_or_follow, GateItem):
+                    still.append(res_or_follow)
+                else:
+                    out[it.key] = res_or_follow
+                    decided_now.append(res_or_follow)
+            if still and run_early is not None and decided_now:
+                run_early(decided_now)
+            pending = still
+        return [out[it.key] for it in items]
+
+    def _item(
+        self, index: int, call: Mapping[str, Any], kind: Literal["tool_call", "state"], ctx: _RunCtx
+    ) -> GateItem:
+        call_id = call.get("id")
+        action = Action(
+            tool=str(call["name"]),
+            args=dict(call.get("args") or {}),
+            kind=kind,
+            tool_call_id=None if call_id is None else str(call_id),
+        )
+        assessment = self.policy.assess(action, state=ctx.state, config=ctx.config)
+        key = f"{index}:{call_id}"
+        rid = self.request_id(ctx.thread_id, ctx.checkpoint_ns, f"{ctx.node}\x1f{call_id or index}")
+        return GateItem(key=key, request_id=rid, tool_call=dict(call), assessment=assessment)
+
+    # -- asking ----------------------------------------------------------------------
+    def _ask(
+        self, pending: list[GateItem], ctx: _RunCtx
+    ) -> dict[str, Approve | Edit | Reject | Respond]:
+        now = self.clock()
+        pending = [self._with_expiry(it, now) for it in pending]
+        value = build_request(
+            pending, thread_id=ctx.thread_id, node=ctx.node, policy_version=self.policy.version
+        )
+        pas = [
+            PendingAction(
+                request_id=it.request_id,
+                tool=it.tool,
+                digest=it.assessment.action.digest,
+                allowed_decisions=tuple(it.assessment.allowed_decisions),
+            )
+            for it in pending
+        ]
+        by_id = {it.request_id: it for it in pending}
+
+        def check(p: PendingAction, d: Any) -> None:
+            self._check_decision(by_id[p.request_id], d, ctx)
+
+        with pending_context(pas, check):
+            try:
+                resp = interrupt(value, response_schema=ResumePayload)
+            except GraphInterrupt as gi:
+                self._record_pending(pending, gi, ctx)
+                raise
+            except ValidationError as exc:
+                err = decision_error_from(exc)
+                self._refused(err, by_id, ctx)
+                _mark_invalid_resume(err)
+                raise err from exc
+            except DecisionError as err:
+                self._refused(err, by_id, ctx)
+                _mark_invalid_resume(err)
+                raise
+        return resp.matched()
+
+    def _with_expiry(self, it: GateItem, now: datetime) -> GateItem:
+        if it.expires_at is not None:
+            return it
+        after = it.assessment.expires_after or self.default_expiry
+        stored = self.store.get_request(it.request_id)
+        created = stored.created_at if stored is not None else now
+        return replace(it, expires_at=None if after is None else created + after)
+
+    def _check_decision(self, it: GateItem, d: Any, ctx: _RunCtx) -> None:
+        """Refuse (before LangGraph saves it) a decision that cannot be applied."""
+        stored = self.store.get_request(it.request_id)
+        if stored is not None and stored.status != "pending":
+            recorded = (stored.decision or {}).get("type")
+            if recorded != d.type:
+                raise AlreadyDecided(
+                    f"request {it.request_id} is already {stored.status}"
+                    + (f" by {stored.decided_by}" if stored.decided_by else "")
+                    + f"; a {d.type!r} decision cannot replace it",
+                    request_id=it.request_id,
+                    status=stored.status,
+                    decided_by=stored.decided_by,
+                )
+        if isinstance(d, Edit):
+            name, args = d.edited_action.name, dict(d.edited_action.args)
+            if ctx.tool_names is not None and name not in ctx.tool_names:
+                raise InvalidDecision(
+                    f"edit names tool {name!r}, which this gate does not have; known: "
+                    f"{sorted(ctx.tool_names)}",
+                    request_id=it.request_id,
+                )
+            if ctx.arg_validator is not None:
+                try:
+                    ctx.arg_validator(name, args)
+                except DecisionError:
+                    raise
+                except Exception as exc:
+                    raise InvalidDecision(
+                        f"edited args for {name} do not fit its schema: {exc}",
+                        request_id=it.request_id,
+                    ) from exc
+            new = self.policy.assess(
+                it.assessment.action.with_args(name, args), state=ctx.state, config=ctx.config
+            )
+            if new.route == "deny":
+                raise InvalidDecision(
+                    f"the edited action {name} is denied by the policy: {'; '.join(new.reasons)}",
+                    request_id=it.request_id,
+                )
+
+    def _record_pending(self, pending: list[GateItem], gi: GraphInterrupt, ctx: _RunCtx) -> None:
+        interrupts = gi.args[0] if gi.args else ()
+        iid = interrupts[0].id if interrupts else None
+        now = self.clock()
+        for it in pending:
+            rec = self._record(it, ctx, "pending", now, interrupt_id=iid)
+            stored, created = self.store.put_request(rec, audit=self._audit("requested", rec, now))
+            if created:
+                extra: dict[str, Any] = {}
+                ids = self.trace_ids() if self.trace_ids is not None else None
+                if ids is not None:
+                    extra = {"paused_trace_id": ids[0], "paused_span_id": ids[1]}
+                    self.store.update_request(it.request_id, metadata={**rec.metadata, **extra})
+                self._emit("requested", it, ctx, now, extra=extra)
+            elif stored.status == "pending" and stored.interrupt_id != iid:
+                self.store.update_request(
+                    it.request_id, expected_status="pending", interrupt_id=iid, updated_at=now
+                )
+
+    def _refused(self, err: DecisionError, by_id: Mapping[str, GateItem], ctx: _RunCtx) -> None:
+        now = self.clock()
+        it = by_id.get(err.request_id or "") or next(iter(by_id.values()))
+        try:
+            self.store.append_audit(
+                AuditEvent(
+                    event="refused",
+                    at=now,
+                    request_id=err.request_id,
+                    thread_id=ctx.thread_id,
+                    actor=None,
+                    data={"error": type(err).__name__, "message": str(err)},
+                )
+            )
+        except Exception:
+            logger.exception("could not audit a refused decision")
+        self._emit("refused", it, ctx, now, error=f"{type(err).__name__}: {err}")
+
+    # -- applying --------------------------------------------------------------------
+    def _apply(
+        self,
+        it: GateItem,
+        d: Approve | Edit | Reject | Respond,
+        ctx: _RunCtx,
+        journal: bool,
+    ) -> Resolution | GateItem:
+        now = self.clock()
+        decision = d.model_dump(exclude_none=True)
+        stored = self._decide(it, d, decision, ctx, now)
+        decision = stored.decision or decision
+        if isinstance(d, Approve):
+            # approving a follow-up of an edit runs the edited call
+            edited = it.parent_request_id is not None
+            return Resolution(
+                it, "run", journal, dict(it.tool_call), decision=decision, edited=edited
+            )
+        if isinstance(d, Reject):
+            return Resolution(it, "reject", journal, dict(it.tool_call), d.message, decision)
+        if isinstance(d, Respond):
+            return Resolution(it, "respond", journal, dict(it.tool_call), d.message, decision)
+        name, args = d.edited_action.name, dict(d.edited_action.args)
+        edited_call = {**it.tool_call, "name": name, "args": args}
+        new = self.policy.assess(
+            it.assessment.action.with_args(name, args), state=ctx.state, config=ctx.config
+        )
+        if new.route == "approve" and (name != it.tool or new.score > it.assessment.score):
+            # a cross-tool or risk-raising edit needs the approval the new action needs
+            follow = GateItem(
+                key=it.key,
+                request_id=self.request_id(
+                    ctx.thread_id, it.request_id, f"edit\x1f{new.action.digest}"
+                ),
+                tool_call=edited_call,
+                assessment=replace(
+                    new,
+                    reasons=(
+                        *new.reasons,
+                        f"edited by a reviewer from request {it.request_id}; the new action "
+                        "needs its own approval",
+                    ),
+                ),
+                parent_request_id=it.request_id,
+            )
+            return follow
+        return Resolution(it, "run", journal, edited_call, d.message, decision, edited=True)
+
+    def _decide(
+        self,
+        it: GateItem,
+        d: Approve | Edit | Reject | Respond,
+        decision: dict[str, Any],
+        ctx: _RunCtx,
+        now: datetime,
+    ) -> ApprovalRecord:
+        stored = self.store.get_request(it.request_id)
+        if stored is None:  # decided before the pending row was written (should not happen)
+            rec = self._record(it, ctx, "pending", now)
+            stored, _ = self.store.put_request(rec, audit=self._audit("requested", rec, now))
+        if stored.status != "pending":
+            return stored  # replay, or recorded first by the inbox: already audited
+        status = _STATUS_OF[d.type]
+        waited = (now - stored.created_at).total_seconds()
+        try:
+            updated = self.store.update_request(
+                it.request_id,
+                expected_status="pending",
+                status=status,
+                decision=decision,
+                decided_at=now,
+                updated_at=now,
+                audit=AuditEvent(
+                    event="decided",
+                    at=now,
+                    request_id=it.request_id,
+                    thread_id=ctx.thread_id,
+                    actor=stored.decided_by,
+                    data={
+                        "decision": decision,
+                        "digest": stored.digest,
+                        "tool": stored.tool,
+                        "policy_version": stored.policy_version,
+                        "waited_seconds": waited,
+                    },
+                ),
+            )
+        except AlreadyDecided:
+            return self.store.get_request(it.request_id) or stored
+        self._emit(
+            "decided", it, ctx, now, decision=d.type, waited=waited, extra=dict(stored.metadata)
+        )
+        return updated
+
+    # -- records ---------------------------------------------------------------------
+    def _record(
+        self,
+        it: GateItem,
+        ctx: _RunCtx,
+        status: Any,
+        now: datetime,
+        interrupt_id: str | None = None,
+    ) -> ApprovalRecord:
+        a = it.assessment
+        return ApprovalRecord(
+            request_id=it.request_id,
+            thread_id=ctx.thread_id or "",
+            node=ctx.node,
+            tool=a.action.tool,
+            args=dict(a.action.args),
+            digest=a.action.digest,
+            score=a.score,
+            route=a.route,
+            reasons=list(a.reasons),
+            status=status,
+            created_at=now,
+            updated_at=now,
+            checkpoint_ns=ctx.checkpoint_ns,
+            tool_call_id=a.action.tool_call_id,
+            kind=a.action.kind,
+            interrupt_id=interrupt_id,
+            approver_roles=sorted(a.approver_roles),
+            allowed_decisions=list(a.allowed_decisions),
+            quorum=a.quorum,
+            policy_version=a.policy_version,
+            requester=ctx.user_id,
+            expires_at=it.expires_at,
+            on_expiry=a.on_expiry,
+            parent_request_id=it.parent_request_id,
+        )
+
+    def _record_final(
+        self, it: GateItem, ctx: _RunCtx, status: Literal["denied", "review"]
+    ) -> None:
+        now = self.clock()
+        rec = self._record(it, ctx, status, now)
+        _, created = self.store.put_request(rec, audit=self._audit(status, rec, now))
+        if created:
+            self._emit("denied" if status == "denied" else "assessed", it, ctx, now)
+
+    @staticmethod
+    def _audit(event: str, rec: ApprovalRecord, now: datetime) -> AuditEvent:
+        return AuditEvent(
+            event=event,
+            at=now,
+            request_id=rec.request_id,
+            thread_id=rec.thread_id,
+            actor=rec.requester,
+            data={
+                "tool": rec.tool,
+                "args": rec.args,
+                "digest": rec.digest,
+                "score": rec.score,
+                "route": rec.route,
+                "reasons": rec.reasons,
+                "policy_version": rec.policy_version,
+                "approver_roles": rec.approver_roles,
+                "quorum": rec.quorum,
+                "expires_at": None if rec.expires_at is None else rec.expires_at.isoformat(),
+                "parent_request_id": rec.parent_request_id,
+            },
+        )
+
+    def _emit(
+        self,
+        kind: Any,
+        it: GateItem,
+        ctx: _RunCtx,
+        now: datetime,
+        *,
+        decision: str | None = None,
+        waited: float | None = None,
+        error: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        if not self.observers:
+            return
+        a = it.assessment
+        notify_observers(
+            self.observers,
+            GateEvent(
+                kind=kind,
+                request_id=it.request_id,
+                node=ctx.node,
+                tool=a.action.tool,
+                args=dict(a.action.args),
+                digest=a.action.digest,
+                score=a.score,
+                route=a.route,
+                reasons=a.reasons,
+                policy_version=a.policy_version,
+                at=now,
+                thread_id=ctx.thread_id,
+                user_id=ctx.user_id,
+                decision=decision,
+                waited_seconds=waited,
+                error=error,
+                extra=extra or {},
+            ),
+        )
+
+    # -- execution -------------------------------------------------------------------
+    def _exec_ctx(self, res: Resolution, config: Mapping[str, Any]) -> _RunCtx:
+        conf = config.get("configurable", {})
+        return _RunCtx(
+            thread_id=None if conf.get("thread_id") is None else str(conf["thread_id"]),
+            checkpoint_ns=str(conf.get("checkpoint_ns", "")),
+            node=str((config.get("metadata") or {}).get("langgraph_node", "")),
+            state=None,
+            config=config,
+            user_id=RiskContext(config=config).user_id,
+            tool_names=None,
+            arg_validator=None,
+        )
+
+    def _begin(self, res: Resolution, ctx: _RunCtx) -> bool:
+        """True if this caller must execute; False if a result exists or another worker runs it."""
+        if res.item.assessment.route == "review":
+            self._record_final(res.item, ctx, "review")
+        if not res.journal:
+            return True
+        if self.store.get_execution(res.request_id) is not None:
+            return False
+        return self.store.claim_execution(res.request_id, worker=self.worker_id, at=self.clock())
+
+    def _finish(self, res: Resolution, ctx: _RunCtx, result: Any) -> None:
+        now = self.clock()
+        if res.journal:
+            type_, blob = self._serde.dumps_typed(result)
+            self.store.finish_execution(
+                res.request_id,
+                state="done",
+                at=now,
+                result_type=type_,
+                result=blob,
+                audit=AuditEvent(
+                    event="executed",
+                    at=now,
+                    request_id=res.request_id,
+                    thread_id=ctx.thread_id,
+                    actor=self.worker_id,
+                    data={
+                        "tool": res.tool_call.get("name"),
+                        "args": res.tool_call.get("args"),
+                        "edited": res.edited,
+                        "result": _summary(result),
+                    },
+                ),
+            )
+        self._emit("executed", res.item, ctx, now, decision=_kind(res))
+
+    def _recorded(self, res: Resolution) -> tuple[bool, Any]:
+        rec = self.store.get_execution(res.request_id)
+        if rec is not None and rec.state == "done" and rec.result_type is not None:
+            return True, self._serde.loads_typed((rec.result_type, rec.result or b""))
+        return False, None
+
+    def run_once(
+        self, res: Resolution, execute: Callable[[], T], *, config: Mapping[str, Any]
+    ) -> T:
+        """Run the action, at most once per request id when the run may be replayed.
+
+        A replay (or a racing resume) gets the recorded result instead of running it
+        again; it waits up to ``execution_wait`` seconds for a claim in progress.
+        """
+        ctx = self._exec_ctx(res, config)
+        if self._begin(res, ctx):
+            try:
+                result = execute()
+            except BaseException:
+                if res.journal:
+                    self.store.release_execution(res.request_id)
+                raise
+            self._finish(res, ctx, result)
+            return result
+        deadline = time.monotonic() + self.execution_wait
+        while True:
+            found, value = self._recorded(res)
+            if found:
+                return value  # type: ignore[no-any-return]
+            if time.monotonic() >= deadline:
+                raise ExecutionInProgress(res.request_id)
+            time.sleep(0.02)
+
+    async def arun_once(
+        self, res: Resolution, execute: Callable[[], Awaitable[T]], *, config: Mapping[str, Any]
+    ) -> T:
+        """Async twin of :meth:`run_once`."""
+        ctx = self._exec_ctx(res, config)
+        if self._begin(res, ctx):
+            try:
+                result = await execute()
+            except BaseException:
+                if res.journal:
+                    self.store.release_execution(res.request_id)
+                raise
+            self._finish(res, ctx, result)
+            return result
+        deadline = time.monotonic() + self.execution_wait
+        while True:
+            found, value = self._recorded(res)
+            if found:
+                return value  # type: ignore[no-any-return]
+            if time.monotonic() >= deadline:
+                raise ExecutionInProgress(res.request_id)
+            await asyncio.sleep(0.02)
+
+
+def _kind(res: Resolution) -> str | None:
+    return None if res.decision is None else str(res.decision.get("type"))
+
+
+def _summary(result: Any, limit: int = 500) -> Any:
+    content = getattr(result, "content", result)
+    status = getattr(result, "status", None)
+    text = content if isinstance(content, str) else repr(content)
+    out: dict[str, Any] = {"content": text[:limit]}
+    if status is not None:
+        out["status"] = status
+    return out

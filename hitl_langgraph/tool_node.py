@@ -1,0 +1,270 @@
+"""``GatedToolNode``: a drop-in for ``langgraph.prebuilt.ToolNode`` with risk-routed gates.
+
+Same contract as ``ToolNode`` (messages in, ``ToolMessage`` s out, parallel tool calls,
+``Send`` inputs, injected state, error handling). Before any tool runs, every call is
+assessed: ``auto`` and ``review`` calls run, ``deny`` calls return an error
+``ToolMessage``, ``approve`` calls wait for a human at a LangGraph interrupt.
+
+How interrupts map to calls:
+
+* When each tool call is its own task (``create_agent``, or :func:`route_tool_calls`
+  instead of ``tools_condition``), each gated call raises its own interrupt and is
+  resumed by that interrupt's id, independently of the others.
+* When one task receives an AI message with several gated calls (plain
+  ``tools_condition`` routing), LangGraph allows one open interrupt per task, so the node
+  raises one interrupt listing every undecided gated call. Answer any subset by naming
+  each decision's ``request_id``; the calls left undecided are asked again at once (under
+  a new interrupt id), and nothing already decided or run is repeated.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
+from langchain_core.runnables import RunnableConfig
+from langchain_core.tools import BaseTool
+from langgraph.prebuilt import ToolNode
+from langgraph.prebuilt.tool_node import ToolCallRequest
+from langgraph.runtime import Runtime
+from langgraph.types import Command, Send
+from pydantic import BaseModel
+
+from .engine import Clock, GateEngine, Resolution, utc_now
+from .events import GateObserver
+from .policy import RiskPolicy
+from .store.base import ApprovalStore
+
+__all__ = ["GatedToolNode", "resolution_message", "route_tool_calls"]
+
+_RESOLUTIONS: contextvars.ContextVar[dict[str, Resolution] | None] = contextvars.ContextVar(
+    "hitl_resolutions", default=None
+)
+
+EDIT_NOTICE = (
+    "Note: a human reviewer replaced this tool call before it ran; it executed as {name}"
+    "({args}). This was intentional and authorized. Do not re-issue your original call."
+)
+
+
+def resolution_message(res: Resolution) -> ToolMessage | None:
+    """The ``ToolMessage`` for a call that must not run (deny, reject, respond)."""
+    call = res.tool_call
+    tool = res.item.tool
+    if res.outcome == "deny":
+        reasons = "; ".join(res.item.assessment.reasons)
+        content = (
+            f"The call to {tool} was denied by policy and was not executed ({reasons}). "
+            "Do not retry it; tell the user it needs a different approach."
+        )
+        return ToolMessage(content, name=tool, tool_call_id=call.get("id") or "", status="error")
+    if res.outcome == "reject":
+        why = res.message or "no reason given"
+        content = (
+            f"A human reviewer rejected the call to {tool}; it was not executed. Reason: {why}. "
+            "Do not retry the same call unless the user asks for it."
+        )
+        return ToolMessage(content, name=tool, tool_call_id=call.get("id") or "", status="error")
+    if res.outcome == "respond":
+        return ToolMessage(
+            res.message or "", name=tool, tool_call_id=call.get("id") or "", status="success"
+        )
+    return None
+
+
+class GatedToolNode(ToolNode):
+    """``ToolNode`` whose calls go through the risk policy first.
+
+    Args:
+        tools: the tools, as for ``ToolNode``.
+        policy: routes each call (auto / review / approve / deny).
+        store: the approval store (see :func:`~hitl_langgraph.open_store`).
+        clock, worker_id, observers, default_expiry: passed to :class:`GateEngine`.
+        engine: use an existing engine instead (shared with other gates).
+        **kwargs: every other ``ToolNode`` argument (``name``, ``handle_tool_errors``,
+            ``messages_key``, ...). ``wrap_tool_call`` wrappers run inside the gate.
+    """
+
+    def __init__(
+        self,
+        tools: Sequence[BaseTool | Callable[..., Any]],
+        *,
+        policy: RiskPolicy | None = None,
+        store: ApprovalStore | None = None,
+        engine: GateEngine | None = None,
+        clock: Clock = utc_now,
+        worker_id: str | None = None,
+        observers: Sequence[GateObserver] = (),
+        default_expiry: timedelta | None = None,
+        **kwargs: Any,
+    ) -> None:
+        inner_wrap = kwargs.pop("wrap_tool_call", None)
+        inner_awrap = kwargs.pop("awrap_tool_call", None)
+        super().__init__(tools, wrap_tool_call=self._gate_wrap, **kwargs)
+        self._inner_wrap = inner_wrap
+        self._inner_awrap = inner_awrap
+        if engine is None:
+            if policy is None or store is None:
+                from .errors import ConfigurationError
+
+                raise ConfigurationError(
+                    "GatedToolNode needs policy= and store= (or engine=); e.g. "
+                    "GatedToolNode(tools, policy=RiskPolicy(rules=[...]), store=open_store('memory://'))"
+                )
+            engine = GateEngine(
+                policy,
+                store,
+                clock=clock,
+                worker_id=worker_id,
+                observers=observers,
+                default_expiry=default_expiry,
+            )
+        self.engine = engine
+
+    # -- validation used while the resume value is checked -------------------------
+    def _validate_args(self, name: str, args: dict[str, Any]) -> None:
+        tool = self.tools_by_name[name]
+        schema = tool.tool_call_schema
+        if isinstance(schema, type) and issubclass(schema, BaseModel):
+            schema.model_validate(args)
+
+    def _plan(
+        self,
+        input: Any,
+        config: RunnableConfig,
+        run_early: Callable[[list[Resolution]], None] | None = None,
+    ) -> tuple[list[ToolCall], dict[str, Resolution]]:
+        tool_calls, _ = self._parse_input(input)
+        state = self._extract_state(input, config)
+        resolutions = self.engine.resolve(
+            [dict(c) for c in tool_calls],
+            node=self.name or "tools",
+            state=state,
+            config=config,
+            tool_names=frozenset(self.tools_by_name),
+            arg_validator=self._validate_args,
+            run_early=run_early,
+        )
+        return tool_calls, {
+            _key(c, i): r for i, (c, r) in enumerate(zip(tool_calls, resolutions, strict=True))
+        }
+
+    def _func(
+        self,
+        input: list[AnyMessage] | dict[str, Any] | BaseModel,
+        config: RunnableConfig,
+        runtime: Runtime,
+    ) -> Any:
+        def run_early(decided: list[Resolution]) -> None:
+            # approved calls run now (journaled); the final pass reuses their results
+            calls = [
+                {**r.item.tool_call, "type": "tool_call"} for r in decided if r.outcome == "run"
+            ]
+            if not calls:
+                return
+            token = _RESOLUTIONS.set({_key(r.item.tool_call, i): r for i, r in enumerate(decided)})
+            try:
+                super(GatedToolNode, self)._func(calls, config, runtime)  # type: ignore[arg-type]
+            finally:
+                _RESOLUTIONS.reset(token)
+
+        _, plan = self._plan(input, config, run_early)
+        token = _RESOLUTIONS.set(plan)
+        try:
+            return super()._func(input, config, runtime)
+        finally:
+            _RESOLUTIONS.reset(token)
+
+    async def _afunc(
+        self,
+        input: list[AnyMessage] | dict[str, Any] | BaseModel,
+        config: RunnableConfig,
+        runtime: Runtime,
+    ) -> Any:
+        _, plan = self._plan(input, config)
+        token = _RESOLUTIONS.set(plan)
+        try:
+            return await super()._afunc(input, config, runtime)
+        finally:
+            _RESOLUTIONS.reset(token)
+
+    def _gate_wrap(
+        self,
+        request: ToolCallRequest,
+        execute: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
+    ) -> ToolMessage | Command[Any]:
+        plan = _RESOLUTIONS.get() or {}
+        res = _lookup(plan, request.tool_call)
+        if res is None:  # not planned (should not happen): fail closed
+            return ToolMessage(
+                f"The call to {request.tool_call['name']} was not assessed by the gate and "
+                "was not executed.",
+                name=request.tool_call["name"],
+                tool_call_id=request.tool_call["id"] or "",
+                status="error",
+            )
+        msg = resolution_message(res)
+        if msg is not None:
+            return msg
+        req = request
+        if res.edited:
+            call: ToolCall = {**request.tool_call, **res.tool_call}  # type: ignore[typeddict-item]
+            tool = self.tools_by_name.get(call["name"], request.tool)
+            req = (
+                request.override(tool_call=call, tool=tool)
+                if tool
+                else request.override(tool_call=call)
+            )
+
+        def run() -> ToolMessage | Command[Any]:
+            if self._inner_wrap is not None:
+                return self._inner_wrap(req, execute)  # type: ignore[no-any-return]
+            return execute(req)
+
+        result = self.engine.run_once(res, run, config=request.runtime.config)
+        if res.edited and isinstance(result, ToolMessage):
+            notice = EDIT_NOTICE.format(name=res.tool_call["name"], args=res.tool_call["args"])
+            result = result.model_copy(update={"content": f"{notice}\n\n{result.content}"})
+        return result
+
+
+def _key(call: ToolCall | dict[str, Any], index: int) -> str:
+    return str(call.get("id") or f"#{index}")
+
+
+def _lookup(plan: dict[str, Resolution], call: ToolCall) -> Resolution | None:
+    if call.get("id") and call["id"] in plan:
+        return plan[call["id"]]
+    for res in plan.values():
+        if res.item.tool_call.get("id") == call.get("id") and res.item.tool_call.get(
+            "args"
+        ) == call.get("args"):
+            return res
+    return None
+
+
+def route_tool_calls(
+    state: list[AnyMessage] | dict[str, Any] | BaseModel,
+    *,
+    tools_node: str = "tools",
+    messages_key: str = "messages",
+) -> list[Send] | Literal["__end__"]:
+    """A drop-in for ``tools_condition`` that sends each tool call as its own task.
+
+    Each gated call then raises its own interrupt and resumes independently::
+
+        graph.add_conditional_edges("agent", route_tool_calls, ["tools", END])
+    """
+    if isinstance(state, list):
+        messages = state
+    elif isinstance(state, dict):
+        messages = state.get(messages_key, [])
+    else:
+        messages = getattr(state, messages_key, [])
+    last = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+    if last is None or not last.tool_calls:
+        return "__end__"
+    return [Send(tools_node, [call]) for call in last.tool_calls]
