@@ -47,7 +47,13 @@ from .decisions import (
     decision_error_from,
     pending_context,
 )
-from .errors import AlreadyDecided, DecisionError, ExecutionInProgress, InvalidDecision
+from .errors import (
+    AlreadyDecided,
+    DecisionError,
+    ExecutionInProgress,
+    InvalidDecision,
+    NotAuthorized,
+)
 from .events import GateEvent, GateObserver, notify_observers
 from .payload import GateItem, build_request
 from .policy import RiskContext, RiskPolicy
@@ -124,6 +130,10 @@ class GateEngine:
         default_expiry: deadline for requests whose rule sets none (``None``: never).
         execution_wait: seconds a replay waits for another worker's execution result
             before raising :class:`ExecutionInProgress`.
+        require_recorded_decisions: refuse a resume whose decision was not first recorded
+            in the store (by :class:`~hitl_langgraph.inbox.Inbox`, which checks reviewer
+            authority). Off by default so a plain ``Command(resume=...)`` works; turn it on
+            in production. Requests that need a quorum always require it.
     """
 
     def __init__(
@@ -136,6 +146,7 @@ class GateEngine:
         observers: Sequence[GateObserver] = (),
         default_expiry: timedelta | None = None,
         execution_wait: float = 30.0,
+        require_recorded_decisions: bool = False,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -144,6 +155,7 @@ class GateEngine:
         self.observers: list[GateObserver] = list(observers)
         self.default_expiry = default_expiry
         self.execution_wait = execution_wait
+        self.require_recorded_decisions = require_recorded_decisions
         self._serde = JsonPlusSerializer()
         self.trace_ids: Callable[[], tuple[str, str] | None] | None = None
 
@@ -286,6 +298,15 @@ class GateEngine:
     def _check_decision(self, it: GateItem, d: Any, ctx: _RunCtx) -> None:
         """Refuse (before LangGraph saves it) a decision that cannot be applied."""
         stored = self.store.get_request(it.request_id)
+        needs_record = self.require_recorded_decisions or it.assessment.quorum > 1
+        if needs_record and (stored is None or stored.status == "pending"):
+            raise NotAuthorized(
+                f"request {it.request_id} ({it.tool}) needs a decision recorded through the "
+                "inbox first (reviewer authority"
+                + (f", quorum of {it.assessment.quorum}" if it.assessment.quorum > 1 else "")
+                + "); use Inbox.approve/reject/edit/respond instead of a raw Command(resume=...)",
+                request_id=it.request_id,
+            )
         if stored is not None and stored.status != "pending":
             recorded = (stored.decision or {}).get("type")
             if recorded != d.type:
