@@ -1,0 +1,270 @@
+"""Start and stop a local ``phoenix serve`` (for tests, benchmarks and the CLI).
+
+Standard library only, and it never imports ``phoenix``: the server runs in a child
+process started from the ``phoenix`` script next to the running interpreter (or
+``python -m phoenix.server.main serve``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["PhoenixServer", "PhoenixStartError", "free_port", "phoenix_command"]
+
+_LOG_TAIL_LINES = 40
+
+
+class PhoenixStartError(RuntimeError):
+    """``phoenix serve`` exited or did not become healthy in time (log tail included)."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (bind to port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def phoenix_command() -> list[str] | None:
+    """The command that starts the Phoenix server, or ``None`` if it is not installed."""
+    script = Path(sys.executable).parent / "phoenix"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script), "serve"]
+    if importlib.util.find_spec("phoenix") is not None:  # does not import phoenix
+        return [sys.executable, "-m", "phoenix.server.main", "serve"]
+    return None
+
+
+class PhoenixServer:
+    """A ``phoenix serve`` child process on a fixed port and working directory.
+
+    ``stop()`` then ``start()`` brings the server back on the same port with the same
+    database, which is what collector-outage tests need.
+
+    Args:
+        port: HTTP port (UI, REST and OTLP/HTTP); a free one by default.
+        grpc_port: OTLP/gRPC port; a free one by default.
+        workdir: ``PHOENIX_WORKING_DIR`` (the SQLite database lives there); a new
+            temporary directory by default.
+        host: Interface to bind.
+        startup_timeout: Seconds to wait for ``GET /healthz`` to answer 200.
+        command: The command to run; defaults to :func:`phoenix_command`.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        grpc_port: int | None = None,
+        workdir: str | os.PathLike[str] | None = None,
+        host: str = "127.0.0.1",
+        startup_timeout: float = 90.0,
+        command: list[str] | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port or free_port(host)
+        self.grpc_port = grpc_port or free_port(host)
+        self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="phoenix-"))
+        self.log_path = self.workdir / "phoenix-server.log"
+        self.startup_timeout = startup_timeout
+        self._command = command
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:6006``."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def otlp_endpoint(self) -> str:
+        """OTLP/HTTP traces URL: ``url + "/v1/traces"``."""
+        return self.url + "/v1/traces"
+
+    @property
+    def running(self) -> bool:
+        """Whether the child process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs."""
+        return self._proc.pid if self.running and self._proc is not None else None
+
+    def start(self) -> PhoenixServer:
+        """Start the server (no-op if running) and wait until ``/healthz`` answers 200.
+
+        Raises:
+            PhoenixStartError: Phoenix is not installed, exited, or stayed unhealthy for
+                ``startup_timeout`` seconds; the message holds the end of its log.
+        """
+        if self.running:
+            return self
+        command = self._command or phoenix_command()
+        if command is None:
+            raise PhoenixStartError(
+                "the Phoenix server is not installed: pip install 'hitl-langgraph[phoenix-server]'"
+            )
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self._log.write(f"\n--- starting {' '.join(command)} on {self.url}\n".encode())
+        self._log.flush()
+        self._proc = subprocess.Popen(
+            command,
+            env=self._env(),
+            cwd=self.workdir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Terminate the server (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+                proc.wait(5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def healthy(self, timeout: float = 2.0) -> bool:
+        """True if ``GET /healthz`` answers 200 now."""
+        try:
+            with urllib.request.urlopen(self.url + "/healthz", timeout=timeout) as resp:
+                return int(resp.status) == 200
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def spans(self, project: str, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Spans of ``project`` via ``GET /v1/projects/{project}/spans`` (all pages).
+
+        Phoenix answers 404 until a project's first span has arrived; that gives ``[]``.
+        """
+        out: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while len(out) < limit:
+            query = {"limit": str(min(1000, limit - len(out)))}
+            if cursor:
+                query["cursor"] = cursor
+            path = f"/v1/projects/{urllib.parse.quote(project, safe='')}/spans"
+            try:
+                body = self._get_json(path + "?" + urllib.parse.urlencode(query))
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    return out
+                raise
+            out.extend(body.get("data") or [])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                break
+        return out
+
+    def wait_for_spans(
+        self, project: str, count: int, *, timeout: float = 20.0, interval: float = 0.25
+    ) -> list[dict[str, Any]]:
+        """Poll :meth:`spans` until at least ``count`` spans are there (or time runs out).
+
+        Returns:
+            The spans seen last (possibly fewer than ``count`` on timeout).
+        """
+        deadline = time.monotonic() + timeout
+        spans = self.spans(project)
+        while len(spans) < count and time.monotonic() < deadline:
+            time.sleep(interval)
+            spans = self.spans(project)
+        return spans
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        """The last ``lines`` lines of the server log."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def __enter__(self) -> PhoenixServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"PhoenixServer({self.url}, workdir={str(self.workdir)!r}, {state})"
+
+    # --- internals ----------------------------------------------------------------------
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name in (
+            "PHOENIX_SQL_DATABASE_URL",
+            "PHOENIX_COLLECTOR_ENDPOINT",
+            "PHOENIX_HOST_ROOT_PATH",
+        ):
+            env.pop(name, None)
+        env.update(
+            PHOENIX_PORT=str(self.port),
+            PHOENIX_GRPC_PORT=str(self.grpc_port),
+            PHOENIX_HOST=self.host,
+            PHOENIX_WORKING_DIR=str(self.workdir),
+            PHOENIX_TELEMETRY_ENABLED="false",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            proc = self._proc
+            if proc is None or proc.poll() is not None:
+                code = None if proc is None else proc.returncode
+                raise PhoenixStartError(
+                    f"phoenix serve exited (code {code}) before becoming healthy on "
+                    f"{self.url}; log {self.log_path}:\n{self.log_tail()}"
+                )
+            if self.healthy(timeout=1.0):
+                return
+            time.sleep(0.2)
+        raise PhoenixStartError(
+            f"phoenix serve not healthy on {self.url}/healthz after {self.startup_timeout:.0f} s; "
+            f"log {self.log_path}:\n{self.log_tail()}"
+        )
+
+    def _get_json(self, path: str) -> dict[str, Any]:
+        with urllib.request.urlopen(self.url + path, timeout=10) as resp:
+            data = json.loads(resp.read())
+        return data if isinstance(data, dict) else {"data": data}
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """Signal the child's own process group (it was started in a new session)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)

@@ -1,0 +1,88 @@
+"""A small LangGraph agent for the tracing tests: fake chat model, one tool, no network.
+
+One run makes 9 LangChain spans (LangGraph, agent x2, model x2, route x2, tools, lookup);
+the tool reports a gate event to ``on_tool`` (if given) from inside the tool call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any
+
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.tools import tool
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode
+
+from hitl_langgraph.events import EventKind, GateEvent
+
+SPANS_PER_RUN = 9
+
+
+def make_event(kind: EventKind = "executed", **overrides: Any) -> GateEvent:
+    """A GateEvent with every field filled in (override any of them)."""
+    fields: dict[str, Any] = {
+        "kind": kind,
+        "request_id": "req-1",
+        "node": "tools",
+        "tool": "lookup",
+        "args": {"q": "refund policy", "limit": 3},
+        "digest": "sha256:abc123",
+        "score": 0.72,
+        "route": "approve",
+        "reasons": ("tool lookup is sensitive", "amount > 100"),
+        "policy_version": "policy-v7",
+        "at": datetime.now(timezone.utc),
+        "thread_id": "thread-9",
+        "user_id": "user-3",
+        "decision": "approve",
+        "reviewer": "alice",
+        "reviewer_roles": ("ops", "lead"),
+        "waited_seconds": 12.5,
+        "sampled_for_review": False,
+        "error": None,
+        "extra": {"ticket": "T-1"},
+    }
+    fields.update(overrides)
+    return GateEvent(**fields)
+
+
+def build_graph(on_tool: Callable[[GateEvent], None] | None = None) -> Any:
+    """Compile the agent; a fresh fake model per call of :func:`run`."""
+
+    @tool
+    def lookup(q: str) -> str:
+        """Look something up."""
+        if on_tool is not None:
+            on_tool(make_event("executed", args={"q": q}))
+        return f"found: {q}"
+
+    def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
+        turn = sum(isinstance(m, AIMessage) for m in state["messages"])
+        reply = (
+            AIMessage("", tool_calls=[{"name": "lookup", "args": {"q": "refunds"}, "id": "c1"}])
+            if turn == 0
+            else AIMessage("Refunds take 5 days.")
+        )
+        model = GenericFakeChatModel(messages=iter([reply]))
+        return {"messages": [model.invoke(state["messages"])]}
+
+    def route(state: MessagesState) -> str:
+        last = state["messages"][-1]
+        return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
+
+    g = StateGraph(MessagesState)
+    g.add_node("agent", agent)
+    g.add_node("tools", ToolNode([lookup]))
+    g.add_edge(START, "agent")
+    g.add_conditional_edges("agent", route, ["tools", END])
+    g.add_edge("tools", "agent")
+    return g.compile()
+
+
+def run(app: Any, text: str = "How long do refunds take?") -> dict[str, Any]:
+    """Invoke the graph once."""
+    result: dict[str, Any] = app.invoke({"messages": [HumanMessage(text)]})
+    return result

@@ -1,0 +1,65 @@
+"""Phoenix fixtures: a real ``phoenix serve`` for the whole session, one project per test.
+
+``phoenix_server`` is a :class:`hitl_langgraph.tracing._server.PhoenixServer`:
+
+* ``.url`` (``http://127.0.0.1:PORT``) and ``.otlp_endpoint`` (``url + "/v1/traces"``);
+* ``.stop()`` / ``.start()``: kill and restart Phoenix on the same port and working
+  directory (same database), for collector-outage tests. ``start()`` is a no-op while
+  running, so call it in a ``finally`` after a ``stop()``;
+* ``.spans(project)`` / ``.wait_for_spans(project, n)``: read spans back over REST
+  (Phoenix answers 404 until a project's first span arrives; both treat that as "none
+  yet");
+* ``.log_tail()``: the end of the server log.
+
+The first start takes 15-20 s on a 2-core box (database migrations), a restart 10-15 s.
+Tests are skipped when the Phoenix server package is not installed.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from hitl_langgraph.tracing._server import PhoenixServer, phoenix_command
+
+
+@pytest.fixture(scope="session")
+def phoenix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoenixServer]:
+    """A running Phoenix server for the session, in a temporary working directory."""
+    if phoenix_command() is None:
+        pytest.skip(
+            "the Phoenix server (arize-phoenix) is not installed; "
+            "pip install 'hitl-langgraph[phoenix-server]'"
+        )
+    server = PhoenixServer(workdir=tmp_path_factory.mktemp("phoenix"), startup_timeout=90.0)
+    server.start()  # raises PhoenixStartError with the log tail if it cannot start
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def phoenix_project(request: pytest.FixtureRequest) -> str:
+    """A project name no other test uses: ``hitl-test-<test name>-<random>``."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)[:40].strip("-")
+    return f"hitl-test-{name}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Keep ``@pytest.mark.phoenix`` ours: unregister arize-phoenix-client's pytest plugin.
+
+    arize-phoenix-client (3.5.0) installs a pytest plugin, also named ``phoenix``, that
+    treats every ``@pytest.mark.phoenix`` test as a Phoenix *experiment run*: at
+    collection it upserts datasets and creates experiments on the Phoenix at
+    ``PHOENIX_COLLECTOR_ENDPOINT`` (default localhost:6006). Our marker only means "starts
+    a real phoenix serve". Importing that plugin also costs ~9 s per pytest run; run
+    pytest with ``-p no:phoenix`` to skip the import as well.
+    """
+    plugin = config.pluginmanager.get_plugin("phoenix")
+    if plugin is not None and getattr(plugin, "__name__", "").startswith("phoenix.client"):
+        config.pluginmanager.unregister(plugin)
