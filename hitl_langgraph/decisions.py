@@ -19,11 +19,23 @@ LangChain, and their number must equal the number pending.
 from __future__ import annotations
 
 import contextvars
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PrivateAttr,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import CoreSchema, core_schema
 
 from .errors import DecisionError, DigestMismatch, InvalidDecision
 
@@ -36,6 +48,7 @@ __all__ = [
     "Reject",
     "Respond",
     "ResumePayload",
+    "ResumeSchema",
     "decision_error_from",
     "pending_context",
 ]
@@ -246,3 +259,44 @@ def decision_error_from(exc: ValidationError) -> DecisionError:
 
 
 DecisionKind = Literal["approve", "edit", "reject", "respond"]
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    defs = schema.pop("$defs", {})
+
+    def walk(x: Any) -> Any:
+        if isinstance(x, dict):
+            if "$ref" in x and len(x) == 1:
+                return walk(defs[x["$ref"].rsplit("/", 1)[-1]])
+            return {k: walk(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [walk(v) for v in x]
+        return x
+
+    out: dict[str, Any] = walk(schema)
+    return out
+
+
+_RESUME_JSON_SCHEMA: dict[str, Any] | None = None
+
+
+class ResumeSchema:
+    """``response_schema`` handed to ``interrupt()``: validates into :class:`ResumePayload`.
+
+    LangGraph builds a ``TypeAdapter`` and its JSON schema at every interrupt; for a
+    pydantic model with a discriminated union that costs several milliseconds. This
+    wrapper validates with the same model but serves a JSON schema computed once.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_plain_validator_function(ResumePayload.model_validate)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        global _RESUME_JSON_SCHEMA
+        if _RESUME_JSON_SCHEMA is None:
+            _RESUME_JSON_SCHEMA = _inline_refs(TypeAdapter(ResumePayload).json_schema())
+        return copy.deepcopy(_RESUME_JSON_SCHEMA)

@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.errors import GraphInterrupt
@@ -44,6 +44,7 @@ from .decisions import (
     Reject,
     Respond,
     ResumePayload,
+    ResumeSchema,
     decision_error_from,
     pending_context,
 )
@@ -272,7 +273,7 @@ class GateEngine:
 
         with pending_context(pas, check):
             try:
-                resp = interrupt(value, response_schema=ResumePayload)
+                resp = cast(ResumePayload, interrupt(value, response_schema=ResumeSchema))
             except GraphInterrupt as gi:
                 self._record_pending(pending, gi, ctx)
                 raise
@@ -291,9 +292,11 @@ class GateEngine:
         if it.expires_at is not None:
             return it
         after = it.assessment.expires_after or self.default_expiry
+        if after is None:
+            return it
         stored = self.store.get_request(it.request_id)
         created = stored.created_at if stored is not None else now
-        return replace(it, expires_at=None if after is None else created + after)
+        return replace(it, expires_at=created + after)
 
     def _check_decision(self, it: GateItem, d: Any, ctx: _RunCtx) -> None:
         """Refuse (before LangGraph saves it) a decision that cannot be applied."""
@@ -603,8 +606,6 @@ class GateEngine:
             self._record_final(res.item, ctx, "review")
         if not res.journal:
             return True
-        if self.store.get_execution(res.request_id) is not None:
-            return False
         return self.store.claim_execution(res.request_id, worker=self.worker_id, at=self.clock())
 
     def _finish(self, res: Resolution, ctx: _RunCtx, result: Any) -> None:
