@@ -135,6 +135,9 @@ class GateEngine:
             in the store (by :class:`~hitl_langgraph.inbox.Inbox`, which checks reviewer
             authority). Off by default so a plain ``Command(resume=...)`` works; turn it on
             in production. Requests that need a quorum always require it.
+        trace_ids: returns the current (trace id, span id) when a run pauses, stored with
+            the request so the resumed run's decision span links back to it
+            (``hitl_langgraph.tracing.current_trace_ids``).
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class GateEngine:
         default_expiry: timedelta | None = None,
         execution_wait: float = 30.0,
         require_recorded_decisions: bool = False,
+        trace_ids: Callable[[], tuple[str, str] | None] | None = None,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -158,7 +162,7 @@ class GateEngine:
         self.execution_wait = execution_wait
         self.require_recorded_decisions = require_recorded_decisions
         self._serde = JsonPlusSerializer()
-        self.trace_ids: Callable[[], tuple[str, str] | None] | None = None
+        self.trace_ids = trace_ids
 
     # -- ids -------------------------------------------------------------------------
     @staticmethod
