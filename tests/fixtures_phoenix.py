@@ -6,6 +6,8 @@
 * ``.stop()`` / ``.start()``: kill and restart Phoenix on the same port and working
   directory (same database), for collector-outage tests. ``start()`` is a no-op while
   running, so call it in a ``finally`` after a ``stop()``;
+* ``.pause()`` / ``.resume()``: freeze the server (SIGSTOP/SIGCONT), the "hung
+  collector" outage where connections are accepted and never answered;
 * ``.spans(project)`` / ``.wait_for_spans(project, n)``: read spans back over REST
   (Phoenix answers 404 until a project's first span arrives; both treat that as "none
   yet");

@@ -139,10 +139,25 @@ class PhoenixServer:
             raise
         return self
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections are accepted but never answered.
+
+        This is the "hung collector" outage: unlike a stopped server (connection
+        refused), every export waits for its full timeout. Undo with :meth:`resume`.
+        """
+        if self._proc is not None and self._proc.poll() is None:
+            _signal_group(self._proc, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Unfreeze a server frozen by :meth:`pause` (SIGCONT)."""
+        if self._proc is not None and self._proc.poll() is None:
+            _signal_group(self._proc, signal.SIGCONT)
+
     def stop(self, timeout: float = 15.0) -> None:
         """Terminate the server (SIGTERM, then SIGKILL after ``timeout`` s). Idempotent."""
         proc, self._proc = self._proc, None
         if proc is not None and proc.poll() is None:
+            _signal_group(proc, signal.SIGCONT)  # a paused server cannot act on SIGTERM
             _signal_group(proc, signal.SIGTERM)
             try:
                 proc.wait(timeout)
