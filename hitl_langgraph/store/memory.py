@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import AlreadyDecided, RequestNotFound
+from ._common import check_changes
 from .base import ApprovalStore, RequestFilter
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
 
@@ -101,6 +102,7 @@ class MemoryStore(ApprovalStore):
         audit: AuditEvent | None = None,
         **changes: Any,
     ) -> ApprovalRecord:
+        check_changes(changes)
         with self._lock:
             current = self._requests.get(request_id)
             if current is None:

@@ -1,0 +1,149 @@
+"""Helpers shared by the store backends: field lists, value checks, datetime
+normalisation, the audit staging step and the fnmatch-glob to SQL regex translation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import AlreadyDecided, ConfigurationError
+from .records import ApprovalRecord, AuditEvent, audit_hash
+
+__all__ = [
+    "JSON_FIELDS",
+    "REQUEST_FIELDS",
+    "TIME_FIELDS",
+    "already_decided",
+    "check_changes",
+    "dumps",
+    "expected_statuses",
+    "glob_regex",
+    "stage_audit",
+    "utc",
+]
+
+REQUEST_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ApprovalRecord))
+JSON_FIELDS: frozenset[str] = frozenset(
+    {"args", "reasons", "approver_roles", "allowed_decisions", "approvals", "decision", "metadata"}
+)
+TIME_FIELDS: frozenset[str] = frozenset({"created_at", "updated_at", "expires_at", "decided_at"})
+
+
+def utc(value: datetime, what: str) -> datetime:
+    """``value`` converted to UTC; naive datetimes are refused (their instant is unknown)."""
+    if not isinstance(value, datetime):
+        raise ConfigurationError(f"{what} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ConfigurationError(
+            f"{what} is a naive datetime ({value.isoformat()}); pass a timezone-aware one, "
+            "e.g. datetime.now(timezone.utc)"
+        )
+    return value.astimezone(timezone.utc)
+
+
+def dumps(value: Any) -> str:
+    """JSON text as stored: compact, ASCII-only (no raw NULs), ``str`` for unknown types."""
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def check_changes(changes: Mapping[str, Any]) -> None:
+    """Refuse field names that are not :class:`ApprovalRecord` fields."""
+    unknown = sorted(set(changes) - set(REQUEST_FIELDS))
+    if unknown:
+        raise ConfigurationError(
+            f"update_request() got unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"valid fields are: {', '.join(REQUEST_FIELDS)}"
+        )
+
+
+def expected_statuses(expected: str | Sequence[str] | None) -> list[str] | None:
+    if expected is None:
+        return None
+    if isinstance(expected, str):
+        return [expected]
+    return list(expected)
+
+
+def already_decided(request_id: str, status: str, decided_by: str | None) -> AlreadyDecided:
+    """The error a failed compare-and-set raises (same message as the memory store)."""
+    return AlreadyDecided(
+        f"request {request_id!r} is already {status}"
+        + (f" (decided by {decided_by})" if decided_by else ""),
+        request_id=request_id,
+        status=status,
+        decided_by=decided_by,
+    )
+
+
+def stage_audit(event: AuditEvent, *, seq: int, prev_hash: str) -> AuditEvent:
+    """``event`` as appended after ``prev_hash``: ``at`` in UTC (so the hash survives the
+    round trip through the database), ``seq``, ``prev_hash`` and ``hash`` filled in."""
+    staged = replace(event, at=utc(event.at, "audit event 'at'"), seq=seq, prev_hash=prev_hash)
+    staged = replace(staged, hash="")
+    return replace(staged, hash=audit_hash(prev_hash, staged))
+
+
+# -- fnmatch globs as PostgreSQL regular expressions ---------------------------------
+
+
+def _esc(ch: str) -> str:
+    return ch if ch.isascii() and ch.isalnum() else f"\\U{ord(ch):08x}"
+
+
+def _bracket(body: str) -> str | None:
+    """A ``[...]`` body (without brackets) as a PG bracket expression; ``None`` = empty set."""
+    negate = body.startswith("!")
+    if negate:
+        body = body[1:]
+    parts: list[str] = []
+    i = 0
+    while i < len(body):
+        if i + 2 < len(body) and body[i + 1] == "-":
+            lo, hi = body[i], body[i + 2]
+            if lo <= hi:  # fnmatch drops reversed ranges
+                parts.append(f"\\U{ord(lo):08x}-\\U{ord(hi):08x}")
+            i += 3
+        else:
+            parts.append(f"\\U{ord(body[i]):08x}")
+            i += 1
+    if not parts:
+        return "." if negate else None
+    return "[" + ("^" if negate else "") + "".join(parts) + "]"
+
+
+def glob_regex(pattern: str) -> str | None:
+    """The PostgreSQL (ARE) regex matching what ``fnmatch.fnmatchcase(name, pattern)``
+    matches; ``None`` when the pattern can match nothing (an empty ``[]`` set)."""
+    out = ["^"]
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        i += 1
+        if c == "*":
+            if out[-1] != ".*":
+                out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = i
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:  # no closing bracket: a literal "["
+                out.append(_esc("["))
+                continue
+            part = _bracket(pattern[i:j])
+            if part is None:
+                return None
+            out.append(part)
+            i = j + 1
+        else:
+            out.append(_esc(c))
+    out.append("$")
+    return "".join(out)

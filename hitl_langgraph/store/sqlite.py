@@ -1,0 +1,490 @@
+"""SQLite store (``sqlite:///path.db``): stdlib ``sqlite3``, WAL, safe across processes.
+
+Every table is prefixed ``hitl_`` so the file can be shared with LangGraph's
+``SqliteSaver`` checkpoints. Each compare-and-set, claim and audit append runs in a
+``BEGIN IMMEDIATE`` transaction: SQLite's single write lock then serialises them across
+threads *and* processes, so two writers can never both win.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from ..errors import ConfigurationError, RequestNotFound, StoreError
+from ._common import (
+    JSON_FIELDS,
+    REQUEST_FIELDS,
+    TIME_FIELDS,
+    already_decided,
+    check_changes,
+    dumps,
+    expected_statuses,
+    stage_audit,
+    utc,
+)
+from .base import ApprovalStore, RequestFilter
+from .records import ApprovalRecord, AuditEvent, ExecutionRecord
+
+__all__ = ["MIGRATIONS", "SqliteStore"]
+
+MIGRATIONS: list[str] = [
+    # version 1: requests, execution journal, audit trail
+    """
+    CREATE TABLE hitl_requests (
+        request_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL, node TEXT NOT NULL,
+        tool TEXT NOT NULL, args TEXT NOT NULL, digest TEXT NOT NULL, score REAL NOT NULL,
+        route TEXT NOT NULL, reasons TEXT NOT NULL, status TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, checkpoint_ns TEXT NOT NULL,
+        tool_call_id TEXT, kind TEXT NOT NULL, interrupt_id TEXT,
+        approver_roles TEXT NOT NULL, allowed_decisions TEXT NOT NULL,
+        quorum INTEGER NOT NULL, approvals TEXT NOT NULL, policy_version TEXT NOT NULL,
+        requester TEXT, expires_at TEXT, on_expiry TEXT NOT NULL, parent_request_id TEXT,
+        decision TEXT, decided_by TEXT, decided_at TEXT, metadata TEXT NOT NULL
+    );
+    CREATE INDEX hitl_requests_status ON hitl_requests (status, created_at, request_id);
+    CREATE INDEX hitl_requests_thread ON hitl_requests (thread_id, created_at, request_id);
+    CREATE INDEX hitl_requests_expiry ON hitl_requests (expires_at)
+        WHERE expires_at IS NOT NULL;
+    CREATE TABLE hitl_executions (
+        request_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        worker TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        result_type TEXT,
+        result BLOB,
+        error TEXT
+    );
+    CREATE TABLE hitl_audit (
+        seq INTEGER PRIMARY KEY,
+        event TEXT NOT NULL,
+        at TEXT NOT NULL,
+        request_id TEXT,
+        thread_id TEXT,
+        actor TEXT,
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX hitl_audit_request ON hitl_audit (request_id, seq);
+    """,
+]
+"""Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
+
+_COLUMNS = ", ".join(REQUEST_FIELDS)
+_INSERT = (
+    f"INSERT INTO hitl_requests ({_COLUMNS}) VALUES ({', '.join('?' * len(REQUEST_FIELDS))}) "
+    "ON CONFLICT (request_id) DO NOTHING"
+)
+_AUDIT_COLUMNS = "seq, event, at, request_id, thread_id, actor, data, prev_hash, hash"
+_EXEC_COLUMNS = "request_id, state, worker, started_at, finished_at, result_type, result, error"
+
+
+def _ts(value: datetime | None, what: str) -> str | None:
+    """Fixed-width ISO-8601 UTC text, so text order is time order."""
+    return None if value is None else utc(value, what).isoformat(timespec="microseconds")
+
+
+def _dt(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def _encode(name: str, value: Any) -> Any:
+    if name in JSON_FIELDS:
+        return None if value is None and name == "decision" else dumps(value)
+    if name in TIME_FIELDS:
+        return _ts(value, name)
+    return value
+
+
+def _record(row: sqlite3.Row) -> ApprovalRecord:
+    values: dict[str, Any] = {}
+    for name in REQUEST_FIELDS:
+        raw = row[name]
+        if name in JSON_FIELDS:
+            values[name] = None if raw is None else json.loads(raw)
+        elif name in TIME_FIELDS:
+            values[name] = _dt(raw)
+        else:
+            values[name] = raw
+    return ApprovalRecord(**values)
+
+
+def _audit(row: sqlite3.Row) -> AuditEvent:
+    values = {key: row[key] for key in _AUDIT_COLUMNS.split(", ")}
+    values.update(at=datetime.fromisoformat(row["at"]), data=json.loads(row["data"]))
+    return AuditEvent(**values)
+
+
+def _statements(script: str) -> Iterator[str]:
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf.strip()
+            buf = ""
+    if buf.strip():
+        yield buf.strip()
+
+
+def _where(f: RequestFilter, after: tuple[datetime, str] | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if f.status is not None:
+        if not f.status:
+            clauses.append("0")
+        elif len(f.status) == 1:
+            clauses.append("status = ?")
+            params.append(f.status[0])
+        else:
+            clauses.append(f"status IN ({', '.join('?' * len(f.status))})")
+            params.extend(f.status)
+    if f.thread_id is not None:
+        clauses.append("thread_id = ?")
+        params.append(f.thread_id)
+    if f.tool is not None:
+        # GLOB equals fnmatchcase for '*' and '?'; bracket sets go through Python.
+        clauses.append("tool GLOB ?" if "[" not in f.tool else "hitl_fnmatch(tool, ?)")
+        params.append(f.tool)
+    if f.route is not None:
+        clauses.append("route = ?")
+        params.append(f.route)
+    if f.min_score is not None:
+        clauses.append("score >= ?")
+        params.append(f.min_score)
+    if f.role is not None:
+        clauses.append(
+            "(approver_roles = '[]' OR EXISTS "
+            "(SELECT 1 FROM json_each(hitl_requests.approver_roles) WHERE value = ?))"
+        )
+        params.append(f.role)
+    if f.expires_before is not None:
+        clauses.append("expires_at < ?")
+        params.append(_ts(f.expires_before, "expires_before"))
+    if after is not None:
+        clauses.append("(created_at, request_id) > (?, ?)")
+        params.extend([_ts(after[0], "after"), after[1]])
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class SqliteStore(ApprovalStore):
+    """Approval store in an SQLite file (or ``:memory:``), shared safely across processes.
+
+    One connection per store, guarded by a lock (``:memory:`` databases exist per
+    connection); a forked child opens its own connection on first use.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self.path = os.fspath(path)
+        self.timeout = timeout
+        self.url = "sqlite:///" + self.path
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+
+    @classmethod
+    def from_url(cls, url: str) -> SqliteStore:
+        """``sqlite:///rel.db``, ``sqlite:////abs/path.db`` or ``sqlite:///:memory:``;
+        an optional ``?timeout=<seconds>`` sets the lock wait."""
+        prefix = "sqlite://"
+        if not url.lower().startswith(prefix) or not url[len(prefix) :].startswith("/"):
+            raise ConfigurationError(
+                f"SQLite store URL {url!r} must look like 'sqlite:///relative.db', "
+                "'sqlite:////absolute/path.db' or 'sqlite:///:memory:'"
+            )
+        rest, _, query = url[len(prefix) + 1 :].partition("?")
+        if not rest:
+            raise ConfigurationError(f"SQLite store URL {url!r} names no database file")
+        timeout = 30.0
+        for key, value in parse_qsl(query, keep_blank_values=True):
+            if key != "timeout":
+                raise ConfigurationError(
+                    f"unknown option {key!r} in SQLite store URL {url!r}; only 'timeout'"
+                )
+            try:
+                timeout = float(value)
+            except ValueError:
+                raise ConfigurationError(
+                    f"timeout={value!r} in {url!r} is not a number of seconds"
+                ) from None
+        store = cls(rest, timeout=timeout)
+        store.url = url
+        return store
+
+    # -- connection & transactions --------------------------------------------------
+    def _error(self, action: str, exc: sqlite3.Error) -> StoreError:
+        msg = str(exc)
+        if "no such table" in msg:
+            hint = "create the tables with store.setup() (open_store() does it for you)"
+        elif "locked" in msg or "busy" in msg:
+            hint = (
+                f"another connection held the write lock for more than {self.timeout}s; "
+                "retry, or open the store with a larger timeout"
+            )
+        elif "unable to open" in msg or "readonly" in msg:
+            hint = "check that the directory exists and is writable"
+        else:
+            hint = "check the database file (is it an SQLite file written by hitl-langgraph?)"
+        err = StoreError(f"SQLite store {self.path!r}: could not {action}: {msg}; {hint}")
+        err.__cause__ = exc
+        return err
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        if self.path != ":memory:" and not self.path.startswith("file:"):
+            parent = Path(self.path).parent
+            if not parent.is_dir():
+                raise StoreError(
+                    f"SQLite store {self.path!r}: directory {str(parent)!r} does not exist; "
+                    "create it or use another path"
+                )
+        try:
+            conn = sqlite3.connect(
+                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+            conn.row_factory = sqlite3.Row
+            conn.create_function("hitl_fnmatch", 2, fnmatch.fnmatchcase, deterministic=True)
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            if self.path != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as exc:
+            raise self._error("open the database", exc) from exc
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    @contextmanager
+    def _write(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A ``BEGIN IMMEDIATE`` transaction: holds SQLite's write lock until commit."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error(action, exc) from exc
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(action, exc) from exc
+                raise
+
+    def _read(self, action: str, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            try:
+                return self._connection().execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise self._error(action, exc) from exc
+
+    # -- lifecycle --------------------------------------------------------------------
+    def setup(self) -> None:
+        """Create or upgrade the ``hitl_`` tables. Idempotent and safe to run concurrently."""
+        with self._write("set up the tables") as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS hitl_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM hitl_migrations").fetchone()
+            current = int(row[0])
+            if current > len(MIGRATIONS):
+                raise StoreError(
+                    f"SQLite store {self.path!r} has schema version {current}, newer than this "
+                    f"hitl-langgraph knows ({len(MIGRATIONS)}); upgrade hitl-langgraph"
+                )
+            for version in range(current + 1, len(MIGRATIONS) + 1):
+                for statement in _statements(MIGRATIONS[version - 1]):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO hitl_migrations (version, applied_at) "
+                    "VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                    (version,),
+                )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    # -- requests ---------------------------------------------------------------------
+    def put_request(
+        self, record: ApprovalRecord, *, audit: AuditEvent | None = None
+    ) -> tuple[ApprovalRecord, bool]:
+        values = [_encode(name, getattr(record, name)) for name in REQUEST_FIELDS]
+        with self._write("store the request") as conn:
+            if conn.execute(_INSERT, values).rowcount == 1:
+                if audit is not None:
+                    self._append(conn, audit)
+                return record, True
+            row = conn.execute(
+                "SELECT * FROM hitl_requests WHERE request_id = ?", (record.request_id,)
+            ).fetchone()
+        return _record(row), False
+
+    def get_request(self, request_id: str) -> ApprovalRecord | None:
+        rows = self._read(
+            "read the request", "SELECT * FROM hitl_requests WHERE request_id = ?", (request_id,)
+        )
+        return _record(rows[0]) if rows else None
+
+    def list_requests(
+        self,
+        filter: RequestFilter | None = None,
+        *,
+        limit: int = 100,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[ApprovalRecord]:
+        where, params = _where(filter or RequestFilter(), after)
+        sql = f"SELECT * FROM hitl_requests{where} ORDER BY created_at, request_id LIMIT ?"
+        return [_record(r) for r in self._read("list requests", sql, [*params, limit])]
+
+    def count_requests(self, filter: RequestFilter | None = None) -> int:
+        where, params = _where(filter or RequestFilter(), None)
+        rows = self._read("count requests", f"SELECT COUNT(*) FROM hitl_requests{where}", params)
+        return int(rows[0][0])
+
+    def update_request(
+        self,
+        request_id: str,
+        *,
+        expected_status: str | Sequence[str] | None = None,
+        audit: AuditEvent | None = None,
+        **changes: Any,
+    ) -> ApprovalRecord:
+        check_changes(changes)
+        expected = expected_statuses(expected_status)
+        encoded = {name: _encode(name, value) for name, value in changes.items()}
+        with self._write("update the request") as conn:
+            row = conn.execute(
+                "SELECT * FROM hitl_requests WHERE request_id = ?", (request_id,)
+            ).fetchone()
+            if row is None:
+                raise RequestNotFound(request_id)
+            if expected is not None and row["status"] not in expected:
+                raise already_decided(request_id, row["status"], row["decided_by"])
+            if encoded:
+                sets = ", ".join(f"{name} = ?" for name in encoded)
+                conn.execute(
+                    f"UPDATE hitl_requests SET {sets} WHERE request_id = ?",
+                    [*encoded.values(), request_id],
+                )
+            if audit is not None:
+                self._append(conn, audit)
+        return replace(_record(row), **changes)
+
+    # -- execution journal ------------------------------------------------------------
+    def claim_execution(self, request_id: str, *, worker: str, at: datetime) -> bool:
+        with self._write("claim the execution") as conn:
+            cur = conn.execute(
+                "INSERT INTO hitl_executions (request_id, state, worker, started_at) "
+                "VALUES (?, 'running', ?, ?) ON CONFLICT (request_id) DO NOTHING",
+                (request_id, worker, _ts(at, "at")),
+            )
+            return cur.rowcount == 1
+
+    def finish_execution(
+        self,
+        request_id: str,
+        *,
+        state: str,
+        at: datetime,
+        result_type: str | None = None,
+        result: bytes | None = None,
+        error: str | None = None,
+        audit: AuditEvent | None = None,
+    ) -> None:
+        with self._write("record the execution result") as conn:
+            cur = conn.execute(
+                "UPDATE hitl_executions SET state = ?, finished_at = ?, result_type = ?, "
+                "result = ?, error = ? WHERE request_id = ?",
+                (state, _ts(at, "at"), result_type, result, error, request_id),
+            )
+            if cur.rowcount == 0:
+                raise RequestNotFound(request_id)
+            if audit is not None:
+                self._append(conn, audit)
+
+    def get_execution(self, request_id: str) -> ExecutionRecord | None:
+        rows = self._read(
+            "read the execution",
+            f"SELECT {_EXEC_COLUMNS} FROM hitl_executions WHERE request_id = ?",
+            (request_id,),
+        )
+        if not rows:
+            return None
+        r = rows[0]
+        result = r["result"]
+        return ExecutionRecord(
+            request_id=r["request_id"],
+            state=r["state"],
+            worker=r["worker"],
+            started_at=datetime.fromisoformat(r["started_at"]),
+            finished_at=_dt(r["finished_at"]),
+            result_type=r["result_type"],
+            result=None if result is None else bytes(result),
+            error=r["error"],
+        )
+
+    def release_execution(self, request_id: str) -> bool:
+        with self._write("release the execution claim") as conn:
+            cur = conn.execute(
+                "DELETE FROM hitl_executions WHERE request_id = ? AND state = 'running'",
+                (request_id,),
+            )
+            return cur.rowcount > 0
+
+    # -- audit ------------------------------------------------------------------------
+    def _append(self, conn: sqlite3.Connection, event: AuditEvent) -> AuditEvent:
+        """Append inside the caller's IMMEDIATE transaction (which holds the write lock)."""
+        last = conn.execute("SELECT seq, hash FROM hitl_audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (1, "") if last is None else (last["seq"] + 1, last["hash"])
+        final = stage_audit(event, seq=seq, prev_hash=prev)
+        conn.execute(
+            f"INSERT INTO hitl_audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                final.seq,
+                final.event,
+                _ts(final.at, "at"),
+                final.request_id,
+                final.thread_id,
+                final.actor,
+                dumps(final.data),
+                final.prev_hash,
+                final.hash,
+            ),
+        )
+        return final
+
+    def append_audit(self, event: AuditEvent) -> AuditEvent:
+        with self._write("append to the audit trail") as conn:
+            return self._append(conn, event)
+
+    def list_audit(
+        self, *, after_seq: int = 0, limit: int | None = None, request_id: str | None = None
+    ) -> list[AuditEvent]:
+        sql = f"SELECT {_AUDIT_COLUMNS} FROM hitl_audit WHERE seq > ?"
+        params: list[Any] = [after_seq]
+        if request_id is not None:
+            sql += " AND request_id = ?"
+            params.append(request_id)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_audit(r) for r in self._read("read the audit trail", sql, params)]
