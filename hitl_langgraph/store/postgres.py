@@ -1,0 +1,442 @@
+"""PostgreSQL store (``postgresql://user@host:5432/db``): psycopg 3 with a connection pool.
+
+Tables are prefixed ``hitl_`` and created in the connection's current schema (set
+``options=-csearch_path=<schema>`` in the URL to use another one). Compare-and-set is a
+conditional ``UPDATE``, claims are ``INSERT ... ON CONFLICT DO NOTHING``, and audit appends
+are serialised with a transaction-scoped advisory lock, in the same transaction as the
+row change they describe.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import ConfigurationError, RequestNotFound, StoreError, missing_dependency
+from ._common import (
+    JSON_FIELDS,
+    REQUEST_FIELDS,
+    TIME_FIELDS,
+    already_decided,
+    check_changes,
+    dumps,
+    expected_statuses,
+    glob_regex,
+    stage_audit,
+    utc,
+)
+from .base import ApprovalStore, RequestFilter
+from .records import ApprovalRecord, AuditEvent, ExecutionRecord
+
+try:
+    import psycopg
+    from psycopg.rows import dict_row
+    from psycopg.types.json import Jsonb
+    from psycopg_pool import ConnectionPool, PoolTimeout
+except ImportError as exc:  # pragma: no cover - exercised without the extra installed
+    raise missing_dependency("psycopg", "postgres", exc) from exc
+
+__all__ = ["MIGRATIONS", "PostgresStore"]
+
+_SETUP_LOCK = 0x68_69_74_6C_00_01  # "hitl" + 1: serialises concurrent setup() calls
+_AUDIT_LOCK = 0x68_69_74_6C_00_02  # "hitl" + 2: serialises audit appends
+
+MIGRATIONS: list[str] = [
+    # version 1: requests, execution journal, audit trail. request_id uses the "C"
+    # collation so ORDER BY / keyset pagination follow code-point order in every locale.
+    # audit data is `json` (kept verbatim) so hashes recompute exactly after a round trip.
+    """
+    CREATE TABLE hitl_requests (
+        request_id text COLLATE "C" PRIMARY KEY, thread_id text NOT NULL,
+        node text NOT NULL, tool text NOT NULL, args jsonb NOT NULL, digest text NOT NULL,
+        score double precision NOT NULL, route text NOT NULL, reasons jsonb NOT NULL,
+        status text NOT NULL, created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL, checkpoint_ns text NOT NULL, tool_call_id text,
+        kind text NOT NULL, interrupt_id text, approver_roles jsonb NOT NULL,
+        allowed_decisions jsonb NOT NULL, quorum integer NOT NULL, approvals jsonb NOT NULL,
+        policy_version text NOT NULL, requester text, expires_at timestamptz,
+        on_expiry text NOT NULL, parent_request_id text, decision jsonb, decided_by text,
+        decided_at timestamptz, metadata jsonb NOT NULL
+    );
+    CREATE INDEX hitl_requests_status ON hitl_requests (status, created_at, request_id);
+    CREATE INDEX hitl_requests_thread ON hitl_requests (thread_id, created_at, request_id);
+    CREATE INDEX hitl_requests_expiry ON hitl_requests (expires_at)
+        WHERE expires_at IS NOT NULL;
+    CREATE TABLE hitl_executions (
+        request_id text PRIMARY KEY,
+        state text NOT NULL,
+        worker text NOT NULL,
+        started_at timestamptz NOT NULL,
+        finished_at timestamptz,
+        result_type text,
+        result bytea,
+        error text
+    );
+    CREATE TABLE hitl_audit (
+        seq bigint PRIMARY KEY,
+        event text NOT NULL,
+        at timestamptz NOT NULL,
+        request_id text,
+        thread_id text,
+        actor text,
+        data json NOT NULL,
+        prev_hash text NOT NULL,
+        hash text NOT NULL
+    );
+    CREATE INDEX hitl_audit_request ON hitl_audit (request_id, seq);
+    """,
+]
+"""Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
+
+_COLUMNS = ", ".join(REQUEST_FIELDS)
+_INSERT = (
+    f"INSERT INTO hitl_requests ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(REQUEST_FIELDS))}) "
+    "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
+)
+_AUDIT_COLUMNS = "seq, event, at, request_id, thread_id, actor, data, prev_hash, hash"
+
+
+def _redact(conninfo: str) -> str:
+    """The conninfo without its password, for error messages."""
+    out = re.sub(r"(://[^:/@?]*:)[^@/?]*@", r"\1***@", conninfo)
+    return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", out)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(timezone.utc)
+
+
+def _encode(name: str, value: Any) -> Any:
+    if name in JSON_FIELDS:
+        return None if value is None and name == "decision" else Jsonb(value, dumps=dumps)
+    if name in TIME_FIELDS:
+        return None if value is None else utc(value, name)
+    return value
+
+
+def _record(row: dict[str, Any]) -> ApprovalRecord:
+    values = {name: row[name] for name in REQUEST_FIELDS}
+    for name in TIME_FIELDS:
+        values[name] = _aware(values[name])
+    return ApprovalRecord(**values)
+
+
+def _audit(row: dict[str, Any]) -> AuditEvent:
+    return AuditEvent(**{**row, "at": row["at"].astimezone(timezone.utc)})
+
+
+def _where(f: RequestFilter, after: tuple[datetime, str] | None) -> tuple[str, list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if f.status is not None:
+        clauses.append("status = ANY(%s)")
+        params.append(list(f.status))
+    if f.thread_id is not None:
+        clauses.append("thread_id = %s")
+        params.append(f.thread_id)
+    if f.tool is not None:
+        regex = glob_regex(f.tool)
+        if regex is None:
+            clauses.append("FALSE")
+        else:
+            clauses.append("tool ~ %s")
+            params.append(regex)
+    if f.route is not None:
+        clauses.append("route = %s")
+        params.append(f.route)
+    if f.min_score is not None:
+        clauses.append("score >= %s")
+        params.append(f.min_score)
+    if f.role is not None:
+        clauses.append("(approver_roles = '[]'::jsonb OR approver_roles @> %s)")
+        params.append(Jsonb([f.role]))
+    if f.expires_before is not None:
+        clauses.append("expires_at < %s")
+        params.append(utc(f.expires_before, "expires_before"))
+    if after is not None:
+        clauses.append("(created_at, request_id) > (%s, %s)")
+        params.extend([utc(after[0], "after"), after[1]])
+    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class PostgresStore(ApprovalStore):
+    """Approval store in PostgreSQL; safe across threads, processes and hosts."""
+
+    def __init__(self, conninfo: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:
+        if pool_size < 1:
+            raise ConfigurationError(f"pool_size must be at least 1, got {pool_size}")
+        self.conninfo = conninfo
+        self.url = conninfo
+        self._where = _redact(conninfo)
+        try:  # fail fast, with libpq's own reason, before the pool starts retrying
+            psycopg.connect(conninfo, connect_timeout=max(1, int(connect_timeout))).close()
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"could not connect to PostgreSQL at {self._where}: {exc}; check the URL, "
+                "that the server is running and accepts this user"
+            ) from exc
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=pool_size,
+            timeout=connect_timeout,
+            open=False,
+            configure=self._configure,
+            name="hitl-langgraph",
+        )
+        try:
+            self._pool.open(wait=True, timeout=connect_timeout)
+        except Exception as exc:
+            self._pool.close()
+            raise StoreError(
+                f"could not connect to PostgreSQL at {self._where}: {exc}; check the URL, "
+                "that the server is running and accepts this user"
+            ) from exc
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStore:
+        """Any libpq URI (``postgresql://`` or ``postgres://``), passed to psycopg as is."""
+        if not url.lower().startswith(("postgresql://", "postgres://")):
+            raise ConfigurationError(
+                f"Postgres store URL {url!r} must start with postgresql:// "
+                "(e.g. 'postgresql://user@host:5432/db')"
+            )
+        return cls(url)
+
+    @staticmethod
+    def _configure(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.commit()
+
+    @contextmanager
+    def _tx(self, action: str) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+        """One transaction: committed when the block ends, rolled back when it raises."""
+        try:
+            with (
+                self._pool.connection() as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=dict_row) as cur,
+            ):
+                yield cur
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.errors.UndefinedTable):
+                hint = "create the tables with store.setup() (open_store() does it for you)"
+            elif isinstance(exc, psycopg.OperationalError):
+                hint = "check that the server is reachable"
+            else:
+                hint = "check the database (are these tables written by hitl-langgraph?)"
+            raise StoreError(
+                f"PostgreSQL store {self._where}: could not {action}: {exc}; {hint}"
+            ) from exc
+        except PoolTimeout as exc:
+            raise StoreError(
+                f"PostgreSQL store {self._where}: could not {action}: no connection "
+                f"available ({exc}); raise pool_size or check the server"
+            ) from exc
+
+    # -- lifecycle --------------------------------------------------------------------
+    def setup(self) -> None:
+        """Create or upgrade the ``hitl_`` tables. Idempotent and safe to run concurrently."""
+        with self._tx("set up the tables") as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SETUP_LOCK,))
+            cur.execute(
+                "CREATE TABLE IF NOT EXISTS hitl_migrations "
+                "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur.execute("SELECT COALESCE(MAX(version), 0) AS v FROM hitl_migrations")
+            row = cur.fetchone()
+            current = int(row["v"]) if row else 0
+            if current > len(MIGRATIONS):
+                raise StoreError(
+                    f"PostgreSQL store {self._where} has schema version {current}, newer than "
+                    f"this hitl-langgraph knows ({len(MIGRATIONS)}); upgrade hitl-langgraph"
+                )
+            for version in range(current + 1, len(MIGRATIONS) + 1):
+                cur.execute(MIGRATIONS[version - 1])
+                cur.execute("INSERT INTO hitl_migrations (version) VALUES (%s)", (version,))
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- requests ---------------------------------------------------------------------
+    def put_request(
+        self, record: ApprovalRecord, *, audit: AuditEvent | None = None
+    ) -> tuple[ApprovalRecord, bool]:
+        values = [_encode(name, getattr(record, name)) for name in REQUEST_FIELDS]
+        with self._tx("store the request") as cur:
+            cur.execute(_INSERT, values)
+            if cur.fetchone() is not None:
+                if audit is not None:
+                    self._append(cur, audit)
+                return record, True
+            cur.execute("SELECT * FROM hitl_requests WHERE request_id = %s", (record.request_id,))
+            row = cur.fetchone()
+        if row is None:  # pragma: no cover - the conflicting row cannot vanish in between
+            raise StoreError(f"request {record.request_id!r} conflicted but cannot be read")
+        return _record(row), False
+
+    def get_request(self, request_id: str) -> ApprovalRecord | None:
+        with self._tx("read the request") as cur:
+            cur.execute("SELECT * FROM hitl_requests WHERE request_id = %s", (request_id,))
+            row = cur.fetchone()
+        return None if row is None else _record(row)
+
+    def list_requests(
+        self,
+        filter: RequestFilter | None = None,
+        *,
+        limit: int = 100,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[ApprovalRecord]:
+        where, params = _where(filter or RequestFilter(), after)
+        sql = f"SELECT * FROM hitl_requests{where} ORDER BY created_at, request_id LIMIT %s"
+        with self._tx("list requests") as cur:
+            cur.execute(sql, [*params, limit])
+            return [_record(r) for r in cur.fetchall()]
+
+    def count_requests(self, filter: RequestFilter | None = None) -> int:
+        where, params = _where(filter or RequestFilter(), None)
+        with self._tx("count requests") as cur:
+            cur.execute(f"SELECT COUNT(*) AS n FROM hitl_requests{where}", params)
+            row = cur.fetchone()
+        return int(row["n"]) if row else 0
+
+    def update_request(
+        self,
+        request_id: str,
+        *,
+        expected_status: str | Sequence[str] | None = None,
+        audit: AuditEvent | None = None,
+        **changes: Any,
+    ) -> ApprovalRecord:
+        check_changes(changes)
+        expected = expected_statuses(expected_status)
+        # SET request_id = request_id keeps the statement valid when nothing changes
+        sets = ", ".join([f"{name} = %s" for name in changes] or ["request_id = request_id"])
+        sql = f"UPDATE hitl_requests SET {sets} WHERE request_id = %s"
+        params = [_encode(name, value) for name, value in changes.items()] + [request_id]
+        if expected is not None:
+            sql += " AND status = ANY(%s)"
+            params.append(expected)
+        with self._tx("update the request") as cur:
+            cur.execute(sql + " RETURNING *", params)
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(
+                    "SELECT status, decided_by FROM hitl_requests WHERE request_id = %s",
+                    (request_id,),
+                )
+                current = cur.fetchone()
+                if current is None:
+                    raise RequestNotFound(request_id)
+                raise already_decided(request_id, current["status"], current["decided_by"])
+            if audit is not None:
+                self._append(cur, audit)
+        return _record(row)
+
+    # -- execution journal ------------------------------------------------------------
+    def claim_execution(self, request_id: str, *, worker: str, at: datetime) -> bool:
+        with self._tx("claim the execution") as cur:
+            cur.execute(
+                "INSERT INTO hitl_executions (request_id, state, worker, started_at) "
+                "VALUES (%s, 'running', %s, %s) ON CONFLICT (request_id) DO NOTHING",
+                (request_id, worker, utc(at, "at")),
+            )
+            return cur.rowcount == 1
+
+    def finish_execution(
+        self,
+        request_id: str,
+        *,
+        state: str,
+        at: datetime,
+        result_type: str | None = None,
+        result: bytes | None = None,
+        error: str | None = None,
+        audit: AuditEvent | None = None,
+    ) -> None:
+        with self._tx("record the execution result") as cur:
+            cur.execute(
+                "UPDATE hitl_executions SET state = %s, finished_at = %s, result_type = %s, "
+                "result = %s, error = %s WHERE request_id = %s",
+                (state, utc(at, "at"), result_type, result, error, request_id),
+            )
+            if cur.rowcount == 0:
+                raise RequestNotFound(request_id)
+            if audit is not None:
+                self._append(cur, audit)
+
+    def get_execution(self, request_id: str) -> ExecutionRecord | None:
+        with self._tx("read the execution") as cur:
+            cur.execute("SELECT * FROM hitl_executions WHERE request_id = %s", (request_id,))
+            r = cur.fetchone()
+        if r is None:
+            return None
+        result = r["result"]
+        return ExecutionRecord(
+            request_id=r["request_id"],
+            state=r["state"],
+            worker=r["worker"],
+            started_at=r["started_at"].astimezone(timezone.utc),
+            finished_at=_aware(r["finished_at"]),
+            result_type=r["result_type"],
+            result=None if result is None else bytes(result),
+            error=r["error"],
+        )
+
+    def release_execution(self, request_id: str) -> bool:
+        with self._tx("release the execution claim") as cur:
+            cur.execute(
+                "DELETE FROM hitl_executions WHERE request_id = %s AND state = 'running'",
+                (request_id,),
+            )
+            return cur.rowcount > 0
+
+    # -- audit ------------------------------------------------------------------------
+    def _append(self, cur: psycopg.Cursor[dict[str, Any]], event: AuditEvent) -> AuditEvent:
+        """Append inside the caller's transaction; the advisory lock (held until it
+        commits) makes concurrent appenders take turns, so the chain never forks."""
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
+        cur.execute("SELECT seq, hash FROM hitl_audit ORDER BY seq DESC LIMIT 1")
+        last = cur.fetchone()
+        seq, prev = (1, "") if last is None else (int(last["seq"]) + 1, str(last["hash"]))
+        final = stage_audit(event, seq=seq, prev_hash=prev)
+        cur.execute(
+            f"INSERT INTO hitl_audit ({_AUDIT_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s::json, %s, %s)",
+            (
+                final.seq,
+                final.event,
+                final.at,
+                final.request_id,
+                final.thread_id,
+                final.actor,
+                dumps(final.data),
+                final.prev_hash,
+                final.hash,
+            ),
+        )
+        return final
+
+    def append_audit(self, event: AuditEvent) -> AuditEvent:
+        with self._tx("append to the audit trail") as cur:
+            return self._append(cur, event)
+
+    def list_audit(
+        self, *, after_seq: int = 0, limit: int | None = None, request_id: str | None = None
+    ) -> list[AuditEvent]:
+        sql = f"SELECT {_AUDIT_COLUMNS} FROM hitl_audit WHERE seq > %s"
+        params: list[Any] = [after_seq]
+        if request_id is not None:
+            sql += " AND request_id = %s"
+            params.append(request_id)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        with self._tx("read the audit trail") as cur:
+            cur.execute(sql, params)
+            return [_audit(r) for r in cur.fetchall()]
