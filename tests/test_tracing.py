@@ -32,6 +32,7 @@ from hitl_langgraph.tracing import (
     attributes,
     current_trace_ids,
     setup_tracing,
+    tracing_suppressed,
 )
 from hitl_langgraph.tracing import setup as tracing_setup
 from hitl_langgraph.tracing._server import free_port
@@ -447,6 +448,23 @@ def test_failed_exports_are_counted_with_rate_limited_warnings(
     assert "12 of 12 spans were not exported" in caplog.text
     s = processor.stats()
     assert (s.failed, s.dropped, s.export_failures) == (12, 0, 2)
+
+
+def test_exports_run_with_instrumentation_suppressed() -> None:
+    """The exporter's own HTTP calls must never be traced (that would feed back forever)."""
+    seen: list[bool] = []
+
+    class Recording(ScriptedExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            seen.append(tracing_suppressed())
+            return super().export(spans)
+
+    processor, tracer = _processor_provider(Recording())
+    _emit(tracer, 3)
+    assert processor.flush(5.0)
+    assert seen == [True]
+    assert not tracing_suppressed()
+    processor.close(1.0)
 
 
 def test_shutdown_is_bounded_with_a_stuck_exporter() -> None:

@@ -29,7 +29,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from opentelemetry.context import Context
+from opentelemetry.context import (
+    _SUPPRESS_INSTRUMENTATION_KEY,
+    Context,
+    attach,
+    detach,
+    set_value,
+)
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -329,11 +335,15 @@ class BoundedSpanProcessor(SpanProcessor):
         return True
 
     def _export(self, batch: Sequence[ReadableSpan]) -> bool:
+        # like the SDK's processor: never trace the exporter's own HTTP calls
+        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         try:
             ok = self._exporter.export(batch) is SpanExportResult.SUCCESS
         except Exception:
             logger.debug("span exporter raised", exc_info=True)
             ok = False
+        finally:
+            detach(token)
         with self._lock:
             if self._abandoned:  # close() gave up on us and already counted this batch
                 return False
