@@ -42,7 +42,9 @@ def transfer_funds(amount: int, to: str) -> str:
     return f"sent {amount} to {to}"
 
 
-CALL = AIMessage("", tool_calls=[{"name": "transfer_funds", "args": {"amount": 9000, "to": "bob"}, "id": "c1"}])
+CALL = AIMessage(
+    "", tool_calls=[{"name": "transfer_funds", "args": {"amount": 9000, "to": "bob"}, "id": "c1"}]
+)
 
 
 def agent(state: MessagesState) -> dict[str, Any]:
@@ -96,7 +98,9 @@ def savers(tmp: Path, which: list[str]) -> Iterator[list[tuple[str, Any]]]:
             out.append((name, SqliteSaver(conn)))
             closers.append(conn.close)
         elif name == "postgres":
-            url = os.environ.get("HITL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+            url = os.environ.get(
+                "HITL_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+            )
             try:
                 from langgraph.checkpoint.postgres import PostgresSaver
 
@@ -122,7 +126,9 @@ def measure(rounds: int, warmup: int, which: list[str], store_kind: str) -> list
         for name, saver in pairs:
             store_url = f"sqlite:///{tmp / 'hitl.db'}" if store_kind == "sqlite" else "memory://"
             store = open_store(store_url)
-            policy = RiskPolicy(rules=[Rule(tool="transfer_funds", score=lambda a: min(a["amount"] / 10_000, 1.0))])
+            policy = RiskPolicy(
+                rules=[Rule(tool="transfer_funds", score=lambda a: min(a["amount"] / 10_000, 1.0))]
+            )
             raw = build(ToolNode([transfer_funds], wrap_tool_call=raw_wrap), saver)
             gated = build(GatedToolNode([transfer_funds], policy=policy, store=store), saver)
             for _ in range(warmup):
@@ -159,7 +165,9 @@ def measure(rounds: int, warmup: int, which: list[str], store_kind: str) -> list
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--checkpointers", default="memory,sqlite,postgres")
@@ -170,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     if a.json:
         print(json.dumps(rows, indent=2))
         return 0
-    head = f"{'checkpointer':<12} {'store':<7} {'raw ms':>8} {'gated ms':>9} {'ratio':>6} {'raw p95':>8} {'gated p95':>10}"
+    head = (
+        f"{'checkpointer':<12} {'store':<7} {'raw ms':>8} {'gated ms':>9} {'ratio':>6} "
+        f"{'raw p95':>8} {'gated p95':>10}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -178,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['checkpointer']:<12} {r['store']:<7} {r['raw_ms']:>8.2f} {r['gated_ms']:>9.2f} "
             f"{r['ratio']:>6.2f} {r['raw_p95_ms']:>8.2f} {r['gated_p95_ms']:>10.2f}"
         )
-    print(f"\nmedian of {a.rounds} interleaved cycles (invoke until interrupt + resume); target ratio <= 1.15 on sqlite")
+    print(
+        f"\nmedian of {a.rounds} interleaved cycles (invoke until interrupt + resume); "
+        "target ratio <= 1.15 on sqlite"
+    )
     return 0
 
 

@@ -48,22 +48,36 @@ def build_app(workdir: Path, amount: int) -> tuple[Any, Any]:
 
     def script(messages: list[BaseMessage]) -> BaseMessage:
         if not any(isinstance(m, AIMessage) for m in messages):
-            return AIMessage("", tool_calls=[
-                {"name": "lookup_account", "args": {"name": "bob"}, "id": "call_lookup"},
-                {"name": "transfer_funds", "args": {"amount": amount, "to": "bob"}, "id": "call_pay"},
-            ])
+            return AIMessage(
+                "",
+                tool_calls=[
+                    {"name": "lookup_account", "args": {"name": "bob"}, "id": "call_lookup"},
+                    {
+                        "name": "transfer_funds",
+                        "args": {"amount": amount, "to": "bob"},
+                        "id": "call_pay",
+                    },
+                ],
+            )
         return AIMessage(f"Finished: {messages[-1].content}")
 
     model = ScriptedChatModel(script=script)
-    policy = RiskPolicy(rules=[
-        Rule(tool="transfer_funds", score=lambda a: min(a["amount"] / 10_000, 1.0),
-             approver_roles={"finance"}),
-        Rule(tool="lookup_*", score=0.0),
-    ])
+    policy = RiskPolicy(
+        rules=[
+            Rule(
+                tool="transfer_funds",
+                score=lambda a: min(a["amount"] / 10_000, 1.0),
+                approver_roles={"finance"},
+            ),
+            Rule(tool="lookup_*", score=0.0),
+        ]
+    )
     store = open_store(f"sqlite:///{workdir / 'hitl.db'}")
     graph = StateGraph(MessagesState)
     graph.add_node("agent", lambda s: {"messages": [model.invoke(s["messages"])]})
-    graph.add_node("tools", GatedToolNode([transfer_funds, lookup_account], policy=policy, store=store))
+    graph.add_node(
+        "tools", GatedToolNode([transfer_funds, lookup_account], policy=policy, store=store)
+    )
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", tools_condition)
     graph.add_edge("tools", "agent")
@@ -72,7 +86,9 @@ def build_app(workdir: Path, amount: int) -> tuple[Any, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("command", choices=["start", "status", "decide"])
     p.add_argument("--dir", type=Path, required=True)
     p.add_argument("--thread", default="t1")
@@ -85,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         out = app.invoke({"messages": [("user", f"pay bob {args.amount}")]}, cfg)
         for intr in out.get("__interrupt__", []):
             for req in intr.value["action_requests"]:
-                print(f"PAUSED {req['request_id']} {req['name']} {req['args']} risk={req['risk_score']}")
+                print(
+                    f"PAUSED {req['request_id']} {req['name']} {req['args']} "
+                    f"risk={req['risk_score']}"
+                )
         if not out.get("__interrupt__"):
             print("DONE", out["messages"][-1].content)
     elif args.command == "status":

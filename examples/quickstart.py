@@ -24,27 +24,41 @@ def lookup_account(name: str) -> str:
     return f"{name}: balance 12,000"
 
 
-policy = RiskPolicy(rules=[
-    Rule(tool="transfer_funds", score=lambda args: min(args["amount"] / 10_000, 1.0),
-         approver_roles={"finance"}),
-    Rule(tool="lookup_*", score=0.0),
-])                                   # default thresholds: score > 0.85 -> blocking approval
+policy = RiskPolicy(
+    rules=[
+        Rule(
+            tool="transfer_funds",
+            score=lambda args: min(args["amount"] / 10_000, 1.0),
+            approver_roles={"finance"},
+        ),
+        Rule(tool="lookup_*", score=0.0),
+    ]
+)  # default thresholds: score > 0.85 -> blocking approval
 store = open_store("sqlite:///hitl.db")  # also "memory://" and "postgresql://..."
 
-model = ScriptedChatModel(script=[   # offline stand-in; use init_chat_model("provider:model")
-    AIMessage("", tool_calls=[{"name": "transfer_funds", "args": {"amount": 9000, "to": "bob"}, "id": "c1"}]),
-    AIMessage("Sent 9,000 to bob."),
-])
+model = ScriptedChatModel(
+    script=[  # offline stand-in; use init_chat_model("provider:model")
+        AIMessage(
+            "",
+            tool_calls=[
+                {"name": "transfer_funds", "args": {"amount": 9000, "to": "bob"}, "id": "c1"}
+            ],
+        ),
+        AIMessage("Sent 9,000 to bob."),
+    ]
+)
 graph = StateGraph(MessagesState)
 graph.add_node("agent", lambda s: {"messages": [model.invoke(s["messages"])]})
 graph.add_node("tools", GatedToolNode([transfer_funds, lookup_account], policy=policy, store=store))
 graph.add_edge(START, "agent")
 graph.add_conditional_edges("agent", tools_condition)
 graph.add_edge("tools", "agent")
-app = graph.compile(checkpointer=SqliteSaver(sqlite3.connect("checkpoints.db", check_same_thread=False)))
+app = graph.compile(
+    checkpointer=SqliteSaver(sqlite3.connect("checkpoints.db", check_same_thread=False))
+)
 
 config = {"configurable": {"thread_id": str(uuid.uuid4())}}
-paused = app.invoke({"messages": [("user", "pay bob 9000")]}, config)   # pauses at an interrupt
+paused = app.invoke({"messages": [("user", "pay bob 9000")]}, config)  # pauses at an interrupt
 request = paused["__interrupt__"][0]
 print("waiting:", request.value["action_requests"][0]["description"])
 

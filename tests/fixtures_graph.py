@@ -24,7 +24,9 @@ from hitl_langgraph.testing import ScriptedChatModel
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
-def checkpointer(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[BaseCheckpointSaver[Any]]:
+def checkpointer(
+    request: pytest.FixtureRequest, tmp_path: Any
+) -> Iterator[BaseCheckpointSaver[Any]]:
     """Each of LangGraph's real checkpointers (Postgres skips only if unreachable)."""
     if request.param == "memory":
         yield InMemorySaver()

@@ -21,7 +21,9 @@ class State(TypedDict, total=False):
 
 
 def build(store: Any, checkpointer: Any) -> Any:
-    policy = RiskPolicy(rules=[Rule(tool="payment", score=lambda a: min(a["amount"] / 10_000, 1.0))])
+    policy = RiskPolicy(
+        rules=[Rule(tool="payment", score=lambda a: min(a["amount"] / 10_000, 1.0))]
+    )
 
     def send(state: State) -> dict[str, Any]:
         return {"sent": [*state.get("sent", []), state["payment"]], "status": "sent"}
@@ -32,8 +34,14 @@ def build(store: Any, checkpointer: Any) -> Any:
     g = StateGraph(State)
     g.add_node(
         "review",
-        approval_gate("payment", policy=policy, store=store, on_approve="send", on_reject="redraft",
-                      decision_key="outcome"),
+        approval_gate(
+            "payment",
+            policy=policy,
+            store=store,
+            on_approve="send",
+            on_reject="redraft",
+            decision_key="outcome",
+        ),
         destinations=("send", "redraft"),
     )
     g.add_node("send", send)
@@ -73,7 +81,10 @@ def test_reject_routes_to_on_reject(app: Any) -> None:
 def test_edit_writes_the_new_args_back(app: Any) -> None:
     cfg = thread()
     intr = app.invoke({"payment": {"amount": 12_000, "to": "acme"}}, cfg)["__interrupt__"][0]
-    edit = {"type": "edit", "edited_action": {"name": "payment", "args": {"amount": 800, "to": "acme"}}}
+    edit = {
+        "type": "edit",
+        "edited_action": {"name": "payment", "args": {"amount": 800, "to": "acme"}},
+    }
     out = app.invoke(Command(resume={intr.id: edit}), cfg)
     assert out["sent"] == [{"amount": 800, "to": "acme"}] and out["outcome"]["outcome"] == "edited"
 

@@ -20,16 +20,25 @@ def test_readme_python_blocks_run(tmp_path: Path) -> None:
     for i, code in enumerate(blocks):
         script = tmp_path / f"block{i}.py"
         script.write_text(code)
-        proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 0, f"README block {i} failed:\n{proc.stderr}"
 
 
 def test_quickstart_is_the_readme_block() -> None:
-    assert (ROOT / "examples" / "quickstart.py").read_text() in python_blocks((ROOT / "README.md").read_text())
+    assert (ROOT / "examples" / "quickstart.py").read_text() in python_blocks(
+        (ROOT / "README.md").read_text()
+    )
 
 
 def test_quickstart_prints_the_approved_result(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "waiting: transfer_funds" in proc.stdout and "sent 9000 to bob" in proc.stdout

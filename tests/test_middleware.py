@@ -24,7 +24,10 @@ from hitl_langgraph.testing import tool_call
 def agent(first: Any, ledger: Ledger, store: Any, **mw: Any) -> Any:
     middleware = HITLMiddleware(store=store, **mw)
     return create_agent(
-        scripted_turns(first), tools=bank_tools(ledger), middleware=[middleware], checkpointer=InMemorySaver()
+        scripted_turns(first),
+        tools=bank_tools(ledger),
+        middleware=[middleware],
+        checkpointer=InMemorySaver(),
     )
 
 
@@ -44,22 +47,37 @@ def test_each_gated_call_gets_its_own_interrupt(store: Any) -> None:
     cfg = thread()
     out = app.invoke({"messages": [("user", "go")]}, cfg)
     interrupts = out["__interrupt__"]
-    assert sorted(i.value["action_requests"][0]["name"] for i in interrupts) == ["close_account", "transfer_funds"]
+    assert sorted(i.value["action_requests"][0]["name"] for i in interrupts) == [
+        "close_account",
+        "transfer_funds",
+    ]
     assert ledger.count("lookup_account") == 1
     by = {i.value["action_requests"][0]["name"]: i for i in interrupts}
-    out = app.invoke(Command(resume={by["close_account"].id: {"type": "reject", "message": "keep it"}}), cfg)
+    out = app.invoke(
+        Command(resume={by["close_account"].id: {"type": "reject", "message": "keep it"}}), cfg
+    )
     assert ledger.count("close_account") == 0
-    out = app.invoke(Command(resume={by["transfer_funds"].id: {"decisions": [{"type": "approve"}]}}), cfg)
+    out = app.invoke(
+        Command(resume={by["transfer_funds"].id: {"decisions": [{"type": "approve"}]}}), cfg
+    )
     assert ledger.count("transfer_funds") == 1 and ledger.count("lookup_account") == 1
     msgs = {m.name: m for m in out["messages"] if isinstance(m, ToolMessage)}
-    assert "keep it" in msgs["close_account"].content and msgs["transfer_funds"].content == "sent 9000 to bob"
+    assert (
+        "keep it" in msgs["close_account"].content
+        and msgs["transfer_funds"].content == "sent 9000 to bob"
+    )
 
 
 def test_cross_tool_edit_does_not_bypass_the_target_gate(store: Any) -> None:
     """LangChain's middleware runs a cross-tool edit ungated (langchain#40166); we do not."""
     ledger = Ledger()
-    app = agent(tool_call(("lookup_account", {"name": "bob"})), ledger, store,
-                policy=bank_policy(), interrupt_on={"lookup_account": True})
+    app = agent(
+        tool_call(("lookup_account", {"name": "bob"})),
+        ledger,
+        store,
+        policy=bank_policy(),
+        interrupt_on={"lookup_account": True},
+    )
     cfg = thread()
     intr = app.invoke({"messages": [("user", "go")]}, cfg)["__interrupt__"][0]
     edit = {"type": "edit", "edited_action": {"name": "close_account", "args": {"name": "bob"}}}
@@ -75,8 +93,14 @@ def test_cross_tool_edit_does_not_bypass_the_target_gate(store: Any) -> None:
 
 def test_interrupt_on_alone_behaves_like_langchain(store: Any) -> None:
     ledger = Ledger()
-    app = agent(tool_call(("close_account", {"name": "x"}), ("transfer_funds", {"amount": 99_999, "to": "z"})),
-                ledger, store, interrupt_on={"close_account": {"allowed_decisions": ["approve", "reject"]}})
+    app = agent(
+        tool_call(
+            ("close_account", {"name": "x"}), ("transfer_funds", {"amount": 99_999, "to": "z"})
+        ),
+        ledger,
+        store,
+        interrupt_on={"close_account": {"allowed_decisions": ["approve", "reject"]}},
+    )
     cfg = thread()
     out = app.invoke({"messages": [("user", "go")]}, cfg)
     (intr,) = out["__interrupt__"]  # transfer_funds is not listed: it runs
@@ -92,7 +116,12 @@ def test_async_agent_path(store: Any) -> None:
     import asyncio
 
     ledger = Ledger()
-    app = agent(tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger, store, policy=bank_policy())
+    app = agent(
+        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
+        ledger,
+        store,
+        policy=bank_policy(),
+    )
 
     async def run() -> None:
         cfg = thread()

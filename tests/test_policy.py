@@ -13,9 +13,18 @@ def transfer(amount: float) -> Action:
 
 POLICY = RiskPolicy(
     rules=[
-        Rule(tool="transfer_funds", score=lambda a: min(a["amount"] / 10_000, 1.0), approver_roles={"finance"}),
+        Rule(
+            tool="transfer_funds",
+            score=lambda a: min(a["amount"] / 10_000, 1.0),
+            approver_roles={"finance"},
+        ),
         Rule(tool="lookup_*", score=0.0),
-        Rule(tool="email_*", score=0.3, when=lambda a: a.get("external") is True, name="external-email"),
+        Rule(
+            tool="email_*",
+            score=0.3,
+            when=lambda a: a.get("external") is True,
+            name="external-email",
+        ),
         Rule(tool="email_*", score=0.0),
     ]
 )
@@ -23,7 +32,14 @@ POLICY = RiskPolicy(
 
 @pytest.mark.parametrize(
     ("amount", "route"),
-    [(0, "auto"), (5_000, "auto"), (5_001, "review"), (8_500, "review"), (8_501, "approve"), (50_000, "approve")],
+    [
+        (0, "auto"),
+        (5_000, "auto"),
+        (5_001, "review"),
+        (8_500, "review"),
+        (8_501, "approve"),
+        (50_000, "approve"),
+    ],
 )
 def test_default_thresholds_follow_the_seed(amount: float, route: str) -> None:
     a = POLICY.assess(transfer(amount))

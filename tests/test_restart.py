@@ -12,7 +12,9 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "bank_agent.py"
 
 
 def run(*args: str) -> str:
-    proc = subprocess.run([sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE), *args], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -30,8 +32,12 @@ def test_pause_survives_restart(tmp_path: Path, decision: str, executions: int) 
     lines = ledger.read_text().splitlines() if ledger.exists() else []
     assert len(lines) == executions
     # deciding again in yet another process changes nothing
-    proc = subprocess.run([sys.executable, str(EXAMPLE), "decide", "--dir", str(tmp_path), "--thread", "t1"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLE), "decide", "--dir", str(tmp_path), "--thread", "t1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 1 and "nothing pending" in proc.stderr
     lines = ledger.read_text().splitlines() if ledger.exists() else []
     assert len(lines) == executions

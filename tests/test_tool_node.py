@@ -34,7 +34,9 @@ def tool_messages(result: dict[str, Any]) -> list[ToolMessage]:
 
 def test_auto_call_runs_without_interrupt(checkpointer: Any, sqlite_store: Any) -> None:
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, checkpointer, tool_call(("lookup_account", {"name": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store, checkpointer, tool_call(("lookup_account", {"name": "bob"})), ledger
+    )
     out = app.invoke({"messages": [("user", "balance?")]}, thread())
     assert "__interrupt__" not in out
     assert ledger.count("lookup_account") == 1
@@ -50,11 +52,22 @@ def test_gated_transfer_pauses_then_runs_once_after_approval(checkpointer: Any, 
     out = app.invoke({"messages": [("user", "pay bob 9000")]}, cfg)
     (intr,) = out["__interrupt__"]
     req = intr.value["action_requests"][0]
-    assert req["name"] == "transfer_funds" and req["risk_score"] == 0.9 and req["route"] == "approve"
-    assert intr.value["review_configs"][0]["allowed_decisions"] == ["approve", "edit", "reject", "respond"]
+    assert (
+        req["name"] == "transfer_funds" and req["risk_score"] == 0.9 and req["route"] == "approve"
+    )
+    assert intr.value["review_configs"][0]["allowed_decisions"] == [
+        "approve",
+        "edit",
+        "reject",
+        "respond",
+    ]
     assert ledger.entries == []
     rec = store.get_request(req["request_id"])
-    assert rec.status == "pending" and rec.interrupt_id == intr.id and rec.thread_id == cfg["configurable"]["thread_id"]
+    assert (
+        rec.status == "pending"
+        and rec.interrupt_id == intr.id
+        and rec.thread_id == cfg["configurable"]["thread_id"]
+    )
     assert rec.approver_roles == ["finance"] and rec.digest == req["digest"]
     assert [r.request_id for r in store.list_requests()] == [req["request_id"]]
 
@@ -69,43 +82,70 @@ def test_gated_transfer_pauses_then_runs_once_after_approval(checkpointer: Any, 
     assert store.verify_audit().ok
 
 
-def test_rejection_runs_nothing_and_tells_the_model_why(checkpointer: Any, sqlite_store: Any) -> None:
+def test_rejection_runs_nothing_and_tells_the_model_why(
+    checkpointer: Any, sqlite_store: Any
+) -> None:
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, checkpointer, tool_call(("transfer_funds", {"amount": 9_500, "to": "eve"})), ledger)
+    app = build_bank_app(
+        sqlite_store,
+        checkpointer,
+        tool_call(("transfer_funds", {"amount": 9_500, "to": "eve"})),
+        ledger,
+    )
     cfg = thread()
     intr = app.invoke({"messages": [("user", "pay eve")]}, cfg)["__interrupt__"][0]
-    out = app.invoke(Command(resume={intr.id: {"type": "reject", "message": "eve is not a customer"}}), cfg)
+    out = app.invoke(
+        Command(resume={intr.id: {"type": "reject", "message": "eve is not a customer"}}), cfg
+    )
     assert ledger.entries == []
     msg = tool_messages(out)[0]
     assert msg.status == "error" and "eve is not a customer" in msg.content
-    assert sqlite_store.get_request(intr.value["action_requests"][0]["request_id"]).status == "rejected"
+    assert (
+        sqlite_store.get_request(intr.value["action_requests"][0]["request_id"]).status
+        == "rejected"
+    )
 
 
 def test_respond_returns_the_human_answer_in_place_of_the_tool(sqlite_store: Any) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, InMemorySaver(), tool_call(("close_account", {"name": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store, InMemorySaver(), tool_call(("close_account", {"name": "bob"})), ledger
+    )
     cfg = thread()
     intr = app.invoke({"messages": [("user", "close bob")]}, cfg)["__interrupt__"][0]
-    out = app.invoke(Command(resume={intr.id: {"decisions": [{"type": "respond", "message": "closed by hand"}]}}), cfg)
+    out = app.invoke(
+        Command(
+            resume={intr.id: {"decisions": [{"type": "respond", "message": "closed by hand"}]}}
+        ),
+        cfg,
+    )
     assert ledger.entries == []
     assert tool_messages(out)[0].content == "closed by hand"
 
 
 def test_denied_call_never_runs(checkpointer: Any, sqlite_store: Any) -> None:
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, checkpointer, tool_call(("wipe_records", {"name": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store, checkpointer, tool_call(("wipe_records", {"name": "bob"})), ledger
+    )
     out = app.invoke({"messages": [("user", "wipe bob")]}, thread())
     assert "__interrupt__" not in out
     msg = tool_messages(out)[0]
-    assert msg.status == "error" and "denied by policy" in msg.content and "never allowed" in msg.content
+    assert (
+        msg.status == "error"
+        and "denied by policy" in msg.content
+        and "never allowed" in msg.content
+    )
     assert ledger.entries == []
     (rec,) = sqlite_store.list_requests(RequestFilter(status=("denied",)))
     assert rec.tool == "wipe_records"
 
 
-def test_parallel_calls_in_one_task_are_decided_independently(checkpointer: Any, sqlite_store: Any) -> None:
+def test_parallel_calls_in_one_task_are_decided_independently(
+    checkpointer: Any, sqlite_store: Any
+) -> None:
     ledger = Ledger()
     first = tool_call(
         ("transfer_funds", {"amount": 9_000, "to": "bob"}),
@@ -118,13 +158,17 @@ def test_parallel_calls_in_one_task_are_decided_independently(checkpointer: Any,
     ids = [a["request_id"] for a in intr.value["action_requests"]]
     assert [a["name"] for a in intr.value["action_requests"]] == ["transfer_funds", "close_account"]
     # answer the second one first, by request id: it runs now, the other stays pending
-    out = app.invoke(Command(resume={intr.id: {"decisions": [{"type": "approve", "request_id": ids[1]}]}}), cfg)
+    out = app.invoke(
+        Command(resume={intr.id: {"decisions": [{"type": "approve", "request_id": ids[1]}]}}), cfg
+    )
     assert ledger.count("close_account") == 1 and ledger.count("transfer_funds") == 0
     (intr2,) = out["__interrupt__"]
     assert intr2.id != intr.id
     assert [a["request_id"] for a in intr2.value["action_requests"]] == [ids[0]]
     assert sqlite_store.get_request(ids[0]).interrupt_id == intr2.id
-    out = app.invoke(Command(resume={intr2.id: {"decisions": [{"type": "approve", "request_id": ids[0]}]}}), cfg)
+    out = app.invoke(
+        Command(resume={intr2.id: {"decisions": [{"type": "approve", "request_id": ids[0]}]}}), cfg
+    )
     assert "__interrupt__" not in out
     assert ledger.count("transfer_funds") == 1 and ledger.count("close_account") == 1
     assert ledger.count("lookup_account") == 1
@@ -134,9 +178,13 @@ def test_parallel_calls_in_one_task_are_decided_independently(checkpointer: Any,
     assert events.count("requested") == 2 and events.count("decided") == 2
 
 
-def test_send_routing_gives_each_gated_call_its_own_interrupt(checkpointer: Any, sqlite_store: Any) -> None:
+def test_send_routing_gives_each_gated_call_its_own_interrupt(
+    checkpointer: Any, sqlite_store: Any
+) -> None:
     ledger = Ledger()
-    first = tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"}), ("close_account", {"name": "old"}))
+    first = tool_call(
+        ("transfer_funds", {"amount": 9_000, "to": "bob"}), ("close_account", {"name": "old"})
+    )
     app = build_bank_app(sqlite_store, checkpointer, first, ledger, send=True)
     cfg = thread()
     out = app.invoke({"messages": [("user", "both")]}, cfg)
@@ -156,14 +204,47 @@ BAD_PAYLOADS = [
     ({"decisions": []}, InvalidDecision, "decisions"),
     ({"decisions": [{"type": "aprove"}]}, InvalidDecision, "malformed"),
     ({"decisions": [{"type": "approve", "extra": 1}]}, InvalidDecision, "extra"),
-    ({"decisions": [{"type": "approve"}, {"type": "approve"}]}, InvalidDecision, r"2 decision\(s\) for 1"),
-    ({"decisions": [{"type": "approve", "request_id": "req_nope"}]}, InvalidDecision, "not pending"),
-    ({"decisions": [{"type": "approve", "digest": "sha256:00"}]}, DigestMismatch, "different action"),
-    ({"decisions": [{"type": "edit", "edited_action": {"name": "transfer_funds", "args": {"amount": "x"}}}]},
-     InvalidDecision, "schema"),
-    ({"decisions": [{"type": "edit", "edited_action": {"name": "nuke", "args": {}}}]}, InvalidDecision, "does not have"),
-    ({"decisions": [{"type": "edit", "edited_action": {"name": "wipe_records", "args": {"name": "x"}}}]},
-     InvalidDecision, "denied by the policy"),
+    (
+        {"decisions": [{"type": "approve"}, {"type": "approve"}]},
+        InvalidDecision,
+        r"2 decision\(s\) for 1",
+    ),
+    (
+        {"decisions": [{"type": "approve", "request_id": "req_nope"}]},
+        InvalidDecision,
+        "not pending",
+    ),
+    (
+        {"decisions": [{"type": "approve", "digest": "sha256:00"}]},
+        DigestMismatch,
+        "different action",
+    ),
+    (
+        {
+            "decisions": [
+                {
+                    "type": "edit",
+                    "edited_action": {"name": "transfer_funds", "args": {"amount": "x"}},
+                }
+            ]
+        },
+        InvalidDecision,
+        "schema",
+    ),
+    (
+        {"decisions": [{"type": "edit", "edited_action": {"name": "nuke", "args": {}}}]},
+        InvalidDecision,
+        "does not have",
+    ),
+    (
+        {
+            "decisions": [
+                {"type": "edit", "edited_action": {"name": "wipe_records", "args": {"name": "x"}}}
+            ]
+        },
+        InvalidDecision,
+        "denied by the policy",
+    ),
 ]
 
 
@@ -172,7 +253,12 @@ def test_bad_resume_payload_is_refused_and_nothing_changes(
     checkpointer: Any, sqlite_store: Any, payload: Any, error: type[Exception], text: str
 ) -> None:
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, checkpointer, tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store,
+        checkpointer,
+        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
+        ledger,
+    )
     cfg = thread()
     intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     before = app.get_state(cfg)
@@ -185,29 +271,55 @@ def test_bad_resume_payload_is_refused_and_nothing_changes(
     assert sqlite_store.get_request(rid).status == "pending"
     assert "refused" in [e.event for e in sqlite_store.list_audit()]
     # the bad value did not stick: a valid decision still goes through, once
-    app.invoke(Command(resume={intr.id: {"type": "approve", "digest": intr.value["action_requests"][0]["digest"]}}), cfg)
+    app.invoke(
+        Command(
+            resume={
+                intr.id: {"type": "approve", "digest": intr.value["action_requests"][0]["digest"]}
+            }
+        ),
+        cfg,
+    )
     assert ledger.count("transfer_funds") == 1
 
 
 def test_edit_within_risk_runs_edited_args_once(checkpointer: Any, sqlite_store: Any) -> None:
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, checkpointer, tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store,
+        checkpointer,
+        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
+        ledger,
+    )
     cfg = thread()
     intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
-    edit = {"type": "edit", "edited_action": {"name": "transfer_funds", "args": {"amount": 8_900, "to": "bob"}}}
+    edit = {
+        "type": "edit",
+        "edited_action": {"name": "transfer_funds", "args": {"amount": 8_900, "to": "bob"}},
+    }
     out = app.invoke(Command(resume={intr.id: edit}), cfg)
     assert ledger.entries == [("transfer_funds", {"amount": 8_900, "to": "bob"})]
     msg = tool_messages(out)[0]
-    assert "human reviewer replaced this tool call" in msg.content and "sent 8900 to bob" in msg.content
+    assert (
+        "human reviewer replaced this tool call" in msg.content
+        and "sent 8900 to bob" in msg.content
+    )
 
 
 def test_edit_that_raises_risk_needs_a_new_approval(checkpointer: Any, sqlite_store: Any) -> None:
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, checkpointer, tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store,
+        checkpointer,
+        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
+        ledger,
+    )
     cfg = thread()
     intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     rid = intr.value["action_requests"][0]["request_id"]
-    edit = {"type": "edit", "edited_action": {"name": "transfer_funds", "args": {"amount": 9_900, "to": "bob"}}}
+    edit = {
+        "type": "edit",
+        "edited_action": {"name": "transfer_funds", "args": {"amount": 9_900, "to": "bob"}},
+    }
     out = app.invoke(Command(resume={intr.id: edit}), cfg)
     assert ledger.entries == []
     (follow,) = out["__interrupt__"]
@@ -221,7 +333,14 @@ def test_edit_that_raises_risk_needs_a_new_approval(checkpointer: Any, sqlite_st
 
 def test_cross_tool_edit_is_gated_by_the_target_tool(checkpointer: Any, sqlite_store: Any) -> None:
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, checkpointer, tool_call(("lookup_account", {"name": "x"}), ("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store,
+        checkpointer,
+        tool_call(
+            ("lookup_account", {"name": "x"}), ("transfer_funds", {"amount": 9_000, "to": "bob"})
+        ),
+        ledger,
+    )
     cfg = thread()
     intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     edit = {"type": "edit", "edited_action": {"name": "close_account", "args": {"name": "bob"}}}
@@ -242,7 +361,14 @@ def test_replays_repeat_nothing_visible(sqlite_store: Any, tmp_path: Any) -> Non
 
     ledger = Ledger()
     saver = SqliteSaver(sqlite3.connect(tmp_path / "cp.db", check_same_thread=False))
-    app = build_bank_app(sqlite_store, saver, tool_call(("lookup_account", {"name": "a"}), ("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store,
+        saver,
+        tool_call(
+            ("lookup_account", {"name": "a"}), ("transfer_funds", {"amount": 9_000, "to": "bob"})
+        ),
+        ledger,
+    )
     cfg = thread()
     intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     for _ in range(3):
@@ -264,18 +390,20 @@ def test_concurrent_raw_resumes_execute_once(sqlite_store: Any, tmp_path: Any) -
 
     ledger = Ledger()
     saver = SqliteSaver(sqlite3.connect(tmp_path / "cp.db", check_same_thread=False))
-    app = build_bank_app(sqlite_store, saver, tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store, saver, tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger
+    )
+    errors: list[BaseException] = []
     for _ in range(5):
         cfg = thread()
         intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
         barrier = threading.Barrier(4)
-        errors: list[BaseException] = []
 
-        def resume(cfg: Any = cfg, intr: Any = intr) -> None:
+        def resume(cfg: Any = cfg, intr: Any = intr, barrier: Any = barrier) -> None:
             barrier.wait()
             try:
                 app.invoke(Command(resume={intr.id: {"type": "approve"}}), cfg)
-            except Exception as exc:  # racing checkpoint writes may fail; the effect must not repeat
+            except Exception as exc:  # a racing checkpoint write may fail; no repeat effect
                 errors.append(exc)
 
         threads = [threading.Thread(target=resume) for _ in range(4)]
@@ -290,13 +418,23 @@ def test_conflicting_decision_after_a_recorded_one_is_refused(sqlite_store: Any)
     from langgraph.checkpoint.memory import InMemorySaver
 
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, InMemorySaver(), tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store,
+        InMemorySaver(),
+        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
+        ledger,
+    )
     cfg = thread()
     intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     rid = intr.value["action_requests"][0]["request_id"]
     # a decision recorded out of band (as the inbox does), then a conflicting raw resume
-    sqlite_store.update_request(rid, expected_status="pending", status="rejected",
-                                decision={"type": "reject", "message": "no"}, decided_by="alice")
+    sqlite_store.update_request(
+        rid,
+        expected_status="pending",
+        status="rejected",
+        decision={"type": "reject", "message": "no"},
+        decided_by="alice",
+    )
     with pytest.raises(AlreadyDecided, match="alice"):
         app.invoke(Command(resume={intr.id: {"type": "approve"}}), cfg)
     assert ledger.entries == []
@@ -308,7 +446,12 @@ def test_stream_and_async_paths(sqlite_store: Any) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
     ledger = Ledger()
-    app = build_bank_app(sqlite_store, InMemorySaver(), tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})), ledger)
+    app = build_bank_app(
+        sqlite_store,
+        InMemorySaver(),
+        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
+        ledger,
+    )
     cfg = thread()
     chunks = list(app.stream({"messages": [("user", "pay")]}, cfg, stream_mode="updates"))
     intr = next(c["__interrupt__"][0] for c in chunks if "__interrupt__" in c)
