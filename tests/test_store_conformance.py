@@ -177,7 +177,17 @@ FILTERS = [
 ]
 
 
-@pytest.mark.parametrize("f", FILTERS, ids=lambda f: repr(f)[len("RequestFilter") :])
+def _filter_id(f: RequestFilter) -> str:
+    default = RequestFilter()
+    parts = [
+        f"{name}={getattr(f, name)!r}"
+        for name in f.__dataclass_fields__
+        if getattr(f, name) != getattr(default, name)
+    ]
+    return ",".join(parts) or "default"
+
+
+@pytest.mark.parametrize("f", FILTERS, ids=_filter_id)
 def test_filters_match_the_reference(store: ApprovalStore, f: RequestFilter) -> None:
     for rec in DATASET:
         store.put_request(rec)
@@ -640,7 +650,10 @@ def test_postgres_errors_say_what_to_do(postgres_schema_url: str) -> None:
             st.get_request("r1")
     finally:
         st.close()
-    with pytest.raises(StoreError, match="could not connect"):
+    with pytest.raises(StoreError, match=r"closed; open a new one"):
+        st.get_request("r1")
+    with pytest.raises(StoreError, match="could not connect") as info:
         PostgresStore("postgresql://postgres:secret@127.0.0.1:1/none", connect_timeout=1)
+    assert "secret" not in str(info.value)
     with pytest.raises(ConfigurationError):
         PostgresStore.from_url("mysql://x")

@@ -35,7 +35,7 @@ try:
     import psycopg
     from psycopg.rows import dict_row
     from psycopg.types.json import Jsonb
-    from psycopg_pool import ConnectionPool, PoolTimeout
+    from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 except ImportError as exc:  # pragma: no cover - exercised without the extra installed
     raise missing_dependency("psycopg", "postgres", exc) from exc
 
@@ -132,8 +132,9 @@ def _where(f: RequestFilter, after: tuple[datetime, str] | None) -> tuple[str, l
     clauses: list[str] = []
     params: list[Any] = []
     if f.status is not None:
-        clauses.append("status = ANY(%s)")
-        params.append(list(f.status))
+        # one status as "=" so the planner walks the (status, created_at, request_id) index
+        clauses.append("status = %s" if len(f.status) == 1 else "status = ANY(%s)")
+        params.append(f.status[0] if len(f.status) == 1 else list(f.status))
     if f.thread_id is not None:
         clauses.append("thread_id = %s")
         params.append(f.thread_id)
@@ -170,12 +171,12 @@ class PostgresStore(ApprovalStore):
             raise ConfigurationError(f"pool_size must be at least 1, got {pool_size}")
         self.conninfo = conninfo
         self.url = conninfo
-        self._where = _redact(conninfo)
+        self._display = _redact(conninfo)
         try:  # fail fast, with libpq's own reason, before the pool starts retrying
             psycopg.connect(conninfo, connect_timeout=max(1, int(connect_timeout))).close()
         except psycopg.Error as exc:
             raise StoreError(
-                f"could not connect to PostgreSQL at {self._where}: {exc}; check the URL, "
+                f"could not connect to PostgreSQL at {self._display}: {exc}; check the URL, "
                 "that the server is running and accepts this user"
             ) from exc
         self._pool = ConnectionPool(
@@ -192,7 +193,7 @@ class PostgresStore(ApprovalStore):
         except Exception as exc:
             self._pool.close()
             raise StoreError(
-                f"could not connect to PostgreSQL at {self._where}: {exc}; check the URL, "
+                f"could not connect to PostgreSQL at {self._display}: {exc}; check the URL, "
                 "that the server is running and accepts this user"
             ) from exc
 
@@ -205,6 +206,9 @@ class PostgresStore(ApprovalStore):
                 "(e.g. 'postgresql://user@host:5432/db')"
             )
         return cls(url)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self._display!r})"
 
     @staticmethod
     def _configure(conn: psycopg.Connection[Any]) -> None:
@@ -222,19 +226,18 @@ class PostgresStore(ApprovalStore):
             ):
                 yield cur
         except psycopg.Error as exc:
-            if isinstance(exc, psycopg.errors.UndefinedTable):
+            if isinstance(exc, PoolClosed):
+                hint = "the store was closed; open a new one with open_store()"
+            elif isinstance(exc, PoolTimeout):
+                hint = "no pooled connection became free in time; raise pool_size"
+            elif isinstance(exc, psycopg.errors.UndefinedTable):
                 hint = "create the tables with store.setup() (open_store() does it for you)"
             elif isinstance(exc, psycopg.OperationalError):
                 hint = "check that the server is reachable"
             else:
                 hint = "check the database (are these tables written by hitl-langgraph?)"
             raise StoreError(
-                f"PostgreSQL store {self._where}: could not {action}: {exc}; {hint}"
-            ) from exc
-        except PoolTimeout as exc:
-            raise StoreError(
-                f"PostgreSQL store {self._where}: could not {action}: no connection "
-                f"available ({exc}); raise pool_size or check the server"
+                f"PostgreSQL store {self._display}: could not {action}: {exc}; {hint}"
             ) from exc
 
     # -- lifecycle --------------------------------------------------------------------
@@ -251,7 +254,7 @@ class PostgresStore(ApprovalStore):
             current = int(row["v"]) if row else 0
             if current > len(MIGRATIONS):
                 raise StoreError(
-                    f"PostgreSQL store {self._where} has schema version {current}, newer than "
+                    f"PostgreSQL store {self._display} has schema version {current}, newer than "
                     f"this hitl-langgraph knows ({len(MIGRATIONS)}); upgrade hitl-langgraph"
                 )
             for version in range(current + 1, len(MIGRATIONS) + 1):
