@@ -176,18 +176,23 @@ class PhoenixServer:
         except (OSError, urllib.error.URLError):
             return False
 
-    def spans(self, project: str, *, limit: int = 1000) -> list[dict[str, Any]]:
+    def spans(self, project: str, *, limit: int | None = None) -> list[dict[str, Any]]:
         """Spans of ``project`` via ``GET /v1/projects/{project}/spans`` (all pages).
 
         Phoenix answers 404 until a project's first span has arrived; that gives ``[]``.
+
+        Args:
+            project: Project name.
+            limit: Stop after this many spans (``None``: all of them).
         """
         out: list[dict[str, Any]] = []
         cursor: str | None = None
-        while len(out) < limit:
-            query = {"limit": str(min(1000, limit - len(out)))}
+        path = f"/v1/projects/{urllib.parse.quote(project, safe='')}/spans"
+        while limit is None or len(out) < limit:
+            page = 1000 if limit is None else min(1000, limit - len(out))
+            query = {"limit": str(page)}
             if cursor:
                 query["cursor"] = cursor
-            path = f"/v1/projects/{urllib.parse.quote(project, safe='')}/spans"
             try:
                 body = self._get_json(path + "?" + urllib.parse.urlencode(query))
             except urllib.error.HTTPError as exc:
@@ -206,7 +211,7 @@ class PhoenixServer:
         """Poll :meth:`spans` until at least ``count`` spans are there (or time runs out).
 
         Returns:
-            The spans seen last (possibly fewer than ``count`` on timeout).
+            All spans seen last (possibly fewer than ``count`` on timeout).
         """
         deadline = time.monotonic() + timeout
         spans = self.spans(project)
