@@ -19,7 +19,6 @@ LangChain, and their number must equal the number pending.
 from __future__ import annotations
 
 import contextvars
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
@@ -31,7 +30,6 @@ from pydantic import (
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PrivateAttr,
-    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -261,31 +259,62 @@ def decision_error_from(exc: ValidationError) -> DecisionError:
 DecisionKind = Literal["approve", "edit", "reject", "respond"]
 
 
-def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
-    defs = schema.pop("$defs", {})
+def _resume_json_schema() -> dict[str, Any]:
+    """A compact JSON schema of the resume value, for clients that render a form.
 
-    def walk(x: Any) -> Any:
-        if isinstance(x, dict):
-            if "$ref" in x and len(x) == 1:
-                return walk(defs[x["$ref"].rsplit("/", 1)[-1]])
-            return {k: walk(v) for k, v in x.items()}
-        if isinstance(x, list):
-            return [walk(v) for v in x]
-        return x
+    Hand-written (LangGraph stores it in every interrupt's checkpoint); the validation
+    itself is done by :class:`ResumePayload`.
+    """
+    base = {
+        "request_id": {"type": "string"},
+        "digest": {"type": "string"},
+        "message": {"type": "string"},
+    }
 
-    out: dict[str, Any] = walk(schema)
-    return out
+    def variant(kind: str, required: list[str], **extra: Any) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {"type": {"const": kind}, **base, **extra},
+            "required": ["type", *required],
+            "additionalProperties": False,
+        }
 
-
-_RESUME_JSON_SCHEMA: dict[str, Any] | None = None
+    decision = {
+        "oneOf": [
+            variant("approve", []),
+            variant(
+                "edit",
+                ["edited_action"],
+                edited_action={
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "args": {"type": "object"}},
+                    "required": ["name", "args"],
+                },
+            ),
+            variant("reject", []),
+            variant("respond", ["message"]),
+        ]
+    }
+    return {
+        "title": "HITLResponse",
+        "description": "{'decisions': [...]} (LangChain HITLResponse) or a single decision",
+        "anyOf": [
+            {
+                "type": "object",
+                "properties": {"decisions": {"type": "array", "items": decision, "minItems": 1}},
+                "required": ["decisions"],
+            },
+            decision,
+        ],
+    }
 
 
 class ResumeSchema:
     """``response_schema`` handed to ``interrupt()``: validates into :class:`ResumePayload`.
 
     LangGraph builds a ``TypeAdapter`` and its JSON schema at every interrupt; for a
-    pydantic model with a discriminated union that costs several milliseconds. This
-    wrapper validates with the same model but serves a JSON schema computed once.
+    pydantic model with a discriminated union that costs milliseconds. This wrapper
+    validates with the same model but serves a small hand-written JSON schema.
     """
 
     @classmethod
@@ -296,7 +325,4 @@ class ResumeSchema:
     def __get_pydantic_json_schema__(
         cls, schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> dict[str, Any]:
-        global _RESUME_JSON_SCHEMA
-        if _RESUME_JSON_SCHEMA is None:
-            _RESUME_JSON_SCHEMA = _inline_refs(TypeAdapter(ResumePayload).json_schema())
-        return copy.deepcopy(_RESUME_JSON_SCHEMA)
+        return _resume_json_schema()
