@@ -1,0 +1,135 @@
+"""Shared state and helpers of the :class:`~hitl_langgraph.inbox.Inbox` mixins."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from ..decisions import Decision
+from ..engine import Clock
+from ..errors import ConfigurationError
+from ..notify import Notification, Notifier, notify_all
+from ..policy import RiskPolicy
+from ..store.base import ApprovalStore
+from ..store.records import ApprovalRecord
+from ._graph import ConfigHook
+from .authority import Reviewer
+from .results import DecisionResult
+
+__all__ = [
+    "DECIDED_STATUSES",
+    "DECISION_ADAPTER",
+    "MAX_LIMIT",
+    "STATUS_OF",
+    "Committed",
+    "InboxBase",
+    "Prepared",
+]
+
+logger = logging.getLogger("hitl_langgraph.inbox")
+
+DECIDED_STATUSES: tuple[str, ...] = ("approved", "edited", "rejected", "responded", "expired")
+"""Statuses of requests with a decision to apply to their thread."""
+STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}
+DECISION_ADAPTER = TypeAdapter(Decision)
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decision that passed every check and may be recorded."""
+
+    record: ApprovalRecord
+    reviewer: Reviewer
+    kind: str
+    decision: dict[str, Any]
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Committed:
+    record: ApprovalRecord
+    kind: str
+    outcome: str  # "final", "partial", "objection"
+    approvals: int
+    reviewer: Reviewer
+
+
+class InboxBase:
+    """Attributes every inbox part relies on (set by :class:`Inbox.__init__`)."""
+
+    store: ApprovalStore
+    graph: Any
+    clock: Clock
+    notifiers: list[Notifier]
+    separation_of_duties: bool
+    reject_ends_quorum: bool
+    policy: RiskPolicy | None
+    escalation: tuple[Any, ...]
+    resume_config: ConfigHook | None
+    worker_id: str
+    stale_after: timedelta
+    _audit_seq: int
+    _queue: OrderedDict[str, None]
+
+    def _require_graph(self, what: str) -> Any:
+        if self.graph is None:
+            raise ConfigurationError(
+                f"{what} resumes threads and needs the compiled graph: Inbox(store, graph) "
+                "(CLI: --graph module:attribute)"
+            )
+        return self.graph
+
+    def _result(
+        self,
+        done: Committed,
+        outcome: str | None = None,
+        output: Any = None,
+        follow_ups: tuple[ApprovalRecord, ...] = (),
+    ) -> DecisionResult:
+        out = outcome or ("recorded" if done.outcome == "final" else done.outcome)
+        return DecisionResult(
+            request_id=done.record.request_id,
+            decision=done.kind,
+            outcome=out,  # type: ignore[arg-type]
+            record=done.record,
+            approvals=done.approvals,
+            quorum=done.record.quorum,
+            output=output,
+            follow_ups=follow_ups,
+        )
+
+    def _notify(
+        self,
+        kind: str,
+        rec: ApprovalRecord,
+        at: datetime,
+        *,
+        decision: str | None = None,
+        reviewer: Reviewer | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not self.notifiers:
+            return
+        try:
+            n = Notification.from_record(
+                kind,
+                rec,
+                at=at,
+                decision=decision,
+                reviewer=None if reviewer is None else reviewer.id,
+                reviewer_roles=() if reviewer is None else reviewer.roles,
+                reason=(rec.decision or {}).get("message"),
+                extra=extra,
+            )
+        except Exception:
+            logger.exception("could not build a %s notification", kind)
+            return
+        notify_all(self.notifiers, n)

@@ -1,0 +1,226 @@
+"""Graphs, policies and ledgers for the inbox tests (importable by spawned processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.tools import tool
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.prebuilt import tools_condition
+
+from hitl_langgraph import GatedToolNode, RiskPolicy, Rule, open_store, route_tool_calls
+from hitl_langgraph.engine import Clock, utc_now
+from hitl_langgraph.events import GateObserver
+from hitl_langgraph.store.base import ApprovalStore
+from hitl_langgraph.testing import ScriptedChatModel, tool_call
+
+__all__ = [
+    "FileLedger",
+    "MemLedger",
+    "build_app",
+    "inbox_policy",
+    "interrupted",
+    "open_checkpointer",
+    "worker_app",
+]
+
+FINANCE = frozenset({"finance"})
+
+
+@dataclass
+class MemLedger:
+    """Side effects of the tools, in memory (threads)."""
+
+    entries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, name: str, /, **args: Any) -> None:
+        with self.lock:
+            self.entries.append((name, args))
+
+    def count(self, name: str) -> int:
+        return sum(1 for n, _ in self.entries if n == name)
+
+
+class FileLedger:
+    """Side effects appended to a file, one JSON line each (safe across processes)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def add(self, name: str, /, **args: Any) -> None:
+        line = (json.dumps([name, args]) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+
+    @property
+    def entries(self) -> list[tuple[str, dict[str, Any]]]:
+        if not self.path.exists():
+            return []
+        return [tuple(json.loads(x)) for x in self.path.read_text().splitlines() if x]  # type: ignore[misc]
+
+    def count(self, name: str) -> int:
+        return sum(1 for n, _ in self.entries if n == name)
+
+
+def inbox_policy(
+    *,
+    quorum: int = 1,
+    expires_after: timedelta | None = None,
+    on_expiry: Literal["reject", "approve"] = "reject",
+    roles: Iterable[str] = FINANCE,
+) -> RiskPolicy:
+    return RiskPolicy(
+        rules=[
+            Rule(
+                tool="transfer_funds",
+                score=lambda args: min(args["amount"] / 10_000, 1.0),
+                approver_roles=frozenset(roles),
+                quorum=quorum,
+                expires_after=expires_after,
+                on_expiry=on_expiry,
+            ),
+            Rule(tool="close_account", score=0.95),
+            Rule(tool="delete_customer", score=0.99, approver_roles=frozenset({"admin"})),
+            Rule(tool="wipe_*", score=1.0, route="deny", reason="wiping data is never allowed"),
+            Rule(tool="lookup_*", score=0.0),
+        ]
+    )
+
+
+def _tools(ledger: Any) -> list[Any]:
+    @tool
+    def transfer_funds(amount: int, to: str) -> str:
+        """Transfer money to an account."""
+        ledger.add("transfer_funds", amount=amount, to=to)
+        return f"sent {amount} to {to}"
+
+    @tool
+    def close_account(name: str) -> str:
+        """Close an account."""
+        ledger.add("close_account", name=name)
+        return f"closed {name}"
+
+    @tool
+    def delete_customer(name: str) -> str:
+        """Delete a customer."""
+        ledger.add("delete_customer", name=name)
+        return f"deleted {name}"
+
+    @tool
+    def lookup_account(name: str) -> str:
+        """Look an account up."""
+        ledger.add("lookup_account", name=name)
+        return f"account {name}: balance 100"
+
+    @tool
+    def wipe_records(name: str) -> str:
+        """Delete every record of a customer."""
+        ledger.add("wipe_records", name=name)
+        return "wiped"
+
+    return [transfer_funds, close_account, delete_customer, lookup_account, wipe_records]
+
+
+def _model(first: AIMessage | None) -> ScriptedChatModel:
+    def script(messages: list[BaseMessage]) -> BaseMessage:
+        if not any(isinstance(m, AIMessage) for m in messages):
+            assert first is not None, "this app only resumes; it cannot start a run"
+            return first
+        return AIMessage("done")
+
+    return ScriptedChatModel(script=script)
+
+
+def build_app(
+    store: ApprovalStore,
+    checkpointer: Any,
+    ledger: Any,
+    first: AIMessage | None = None,
+    *,
+    policy: RiskPolicy | None = None,
+    send: bool = False,
+    clock: Clock = utc_now,
+    observers: tuple[GateObserver, ...] = (),
+    default_expiry: timedelta | None = None,
+) -> Any:
+    """A one-agent graph whose tool calls go through a ``GatedToolNode``."""
+    model = _model(first)
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    node = GatedToolNode(
+        _tools(ledger),
+        policy=policy or inbox_policy(),
+        store=store,
+        clock=clock,
+        observers=observers,
+        default_expiry=default_expiry,
+    )
+    g = StateGraph(MessagesState)
+    g.add_node("agent", agent)
+    g.add_node("tools", node)
+    g.add_edge(START, "agent")
+    if send:
+        g.add_conditional_edges("agent", route_tool_calls, ["tools", "__end__"])
+    else:
+        g.add_conditional_edges("agent", tools_condition)
+    g.add_edge("tools", "agent")
+    return g.compile(checkpointer=checkpointer)
+
+
+def interrupted(
+    app: Any, user: str | None = "carol", message: str = "pay"
+) -> tuple[dict[str, Any], Any, str]:
+    """Start a run until its gate interrupts: ``(config, interrupt, request_id)``."""
+    configurable: dict[str, Any] = {"thread_id": f"t-{uuid.uuid4().hex[:12]}"}
+    if user is not None:
+        configurable["user_id"] = user
+    cfg = {"configurable": configurable}
+    out = app.invoke({"messages": [("user", message)]}, cfg)
+    (intr,) = out["__interrupt__"]
+    return cfg, intr, intr.value["action_requests"][0]["request_id"]
+
+
+def transfer(amount: int = 9_000, to: str = "bob") -> AIMessage:
+    return tool_call(("transfer_funds", {"amount": amount, "to": to}))
+
+
+def open_checkpointer(kind: str, where: str) -> Any:
+    """A checkpointer for worker processes: ``("sqlite", path)`` or ``("postgres", url)``."""
+    if kind == "sqlite":
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        conn = sqlite3.connect(where, check_same_thread=False, timeout=30)
+        saver = SqliteSaver(conn)
+        saver.setup()
+        return saver
+    from langgraph.checkpoint.postgres import PostgresSaver
+    from psycopg import Connection
+    from psycopg.rows import dict_row
+
+    pg = Connection.connect(where, autocommit=True, prepare_threshold=0, row_factory=dict_row)
+    saver = PostgresSaver(pg)  # type: ignore[arg-type]
+    saver.setup()
+    return saver
+
+
+def worker_app(store_url: str, cp_kind: str, cp_where: str, ledger_path: str) -> tuple[Any, Any]:
+    """``(store, app)`` for a spawned process: the same store, checkpointer and ledger."""
+    store = open_store(store_url)
+    app = build_app(store, open_checkpointer(cp_kind, cp_where), FileLedger(ledger_path))
+    return store, app
