@@ -60,6 +60,11 @@ class _DecisionBase(BaseModel):
     digest: str | None = None
     """The action digest the reviewer saw; refused if it is not the pending action's."""
 
+    def _repr_html_(self) -> str:
+        from .display import decision_html
+
+        return decision_html(self)
+
 
 class Approve(_DecisionBase):
     """Run the action as proposed."""

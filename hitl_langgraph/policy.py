@@ -244,6 +244,17 @@ class Assessment:
     on_expiry: Literal["reject", "approve"] = "reject"
     policy_version: str = ""
 
+    def __repr__(self) -> str:
+        return (
+            f"Assessment({self.action.tool} score={self.score:.2f} route={self.route} "
+            f"reasons={list(self.reasons)!r})"
+        )
+
+    def _repr_html_(self) -> str:
+        from .display import assessment_html
+
+        return assessment_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "tool": self.action.tool,

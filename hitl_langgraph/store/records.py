@@ -79,6 +79,17 @@ class ApprovalRecord:
     def evolve(self, **changes: Any) -> ApprovalRecord:
         return replace(self, **changes)
 
+    def __repr__(self) -> str:
+        return (
+            f"ApprovalRecord({self.request_id} {self.status} {self.tool}({_short(self.args)}) "
+            f"risk={self.score:.2f} route={self.route} thread={self.thread_id})"
+        )
+
+    def _repr_html_(self) -> str:
+        from ..display import record_html
+
+        return record_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         for k in ("created_at", "updated_at", "expires_at", "decided_at"):
@@ -132,6 +143,11 @@ class AuditEvent:
             "actor": self.actor,
             "data": self.data,
         }
+
+
+def _short(args: dict[str, Any], limit: int = 60) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in args.items())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def audit_hash(prev_hash: str, event: AuditEvent) -> str:
