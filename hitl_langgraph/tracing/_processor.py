@@ -11,6 +11,8 @@ shape (a bounded queue, one daemon export thread) and adds:
 * a circuit breaker: after a failed export the thread waits 1, 2, 4 s (at most 5 s)
   before trying again instead of burning an export timeout on every batch, and at
   shutdown it does not try an endpoint that just failed;
+* no re-sending: a batch the exporter reports failed (after its own retries) is
+  counted as failed, not queued again; the queue keeps buffering the rest meanwhile;
 * accounting: every span handed to the processor ends up counted as exported, failed
   (sent in a batch the exporter reported failed), dropped (queue full, after shutdown,
   or unsent at the shutdown deadline) or still queued; see :class:`TracingStats`;

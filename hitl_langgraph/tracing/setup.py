@@ -45,8 +45,9 @@ _BATCH_DELAY = 1.0  # seconds between scheduled exports when batch=True
 class TracingHandle:
     """What :func:`setup_tracing` returns: the provider plus bounded flush and shutdown.
 
-    A handle whose setup failed (or that was shut down) is a no-op: its tracers make
-    non-recording spans and every method returns immediately.
+    A handle whose setup failed is a no-op: its tracers make non-recording spans and
+    every method returns immediately. After :meth:`shutdown`, spans made through its
+    provider are dropped (and counted in :meth:`stats`).
 
     Attributes:
         project: The Phoenix project spans are filed under.
@@ -217,7 +218,8 @@ def setup_tracing(
 
     Calling it again with the same arguments returns the same handle. Calling it with
     different arguments **reconfigures**: the previous handle is shut down (bounded by
-    its ``export_timeout``; its tracers become no-ops) and a new one is returned. This
+    its ``export_timeout``; spans still made through its provider are dropped and
+    counted) and a new one is returned. This
     keeps notebooks and test suites simple; keep one handle per process in production.
 
     Runtime failures (an exporter or instrumentor that fails to start) are logged as a
