@@ -119,6 +119,18 @@ class _RunCtx:
     created: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Plan:
+    ctx: _RunCtx
+    items: list[GateItem]
+    journal: bool
+    pending: list[GateItem] = field(default_factory=list)
+    out: dict[str, Resolution] = field(default_factory=dict)
+
+    def results(self) -> list[Resolution]:
+        return [self.out[it.key] for it in self.items]
+
+
 class GateEngine:
     """Policy + store + clock: the logic every gate form shares.
 
@@ -193,6 +205,43 @@ class GateEngine:
         Raises ``GraphInterrupt`` (through ``interrupt()``) while decisions are missing,
         and a :class:`DecisionError` (marked as an invalid resume value) for a bad one.
         """
+        plan = self._start(tool_calls, node, state, config, kind, tool_names, arg_validator)
+        while plan.pending:
+            decided = self._round(plan)
+            if plan.pending and run_early is not None and decided:
+                run_early(decided)
+        return plan.results()
+
+    async def aresolve(
+        self,
+        tool_calls: Sequence[Mapping[str, Any]],
+        *,
+        node: str,
+        state: Any,
+        config: Mapping[str, Any],
+        kind: Literal["tool_call", "state"] = "tool_call",
+        tool_names: frozenset[str] | None = None,
+        arg_validator: Callable[[str, dict[str, Any]], None] | None = None,
+        run_early: Callable[[list[Resolution]], Awaitable[None]] | None = None,
+    ) -> list[Resolution]:
+        """Async twin of :meth:`resolve` (``run_early`` is awaited)."""
+        plan = self._start(tool_calls, node, state, config, kind, tool_names, arg_validator)
+        while plan.pending:
+            decided = self._round(plan)
+            if plan.pending and run_early is not None and decided:
+                await run_early(decided)
+        return plan.results()
+
+    def _start(
+        self,
+        tool_calls: Sequence[Mapping[str, Any]],
+        node: str,
+        state: Any,
+        config: Mapping[str, Any],
+        kind: Literal["tool_call", "state"],
+        tool_names: frozenset[str] | None,
+        arg_validator: Callable[[str, dict[str, Any]], None] | None,
+    ) -> _Plan:
         conf = config.get("configurable", {})
         ctx = _RunCtx(
             thread_id=None if conf.get("thread_id") is None else str(conf["thread_id"]),
@@ -205,37 +254,38 @@ class GateEngine:
             arg_validator=arg_validator,
         )
         items = [self._item(i, call, kind, ctx) for i, call in enumerate(tool_calls)]
-        journal = any(it.assessment.route == "approve" for it in items)
-        out: dict[str, Resolution] = {}
-        pending: list[GateItem] = []
+        plan = _Plan(
+            ctx=ctx, items=items, journal=any(it.assessment.route == "approve" for it in items)
+        )
         for it in items:
             route = it.assessment.route
             if route == "approve":
-                pending.append(it)
+                plan.pending.append(it)
             elif route == "deny":
                 self._record_final(it, ctx, "denied")
-                out[it.key] = Resolution(it, "deny", journal, dict(it.tool_call))
+                plan.out[it.key] = Resolution(it, "deny", plan.journal, dict(it.tool_call))
             else:
-                out[it.key] = Resolution(it, "run", journal, dict(it.tool_call))
-        while pending:
-            matched = self._ask(pending, ctx)
-            still: list[GateItem] = []
-            decided_now: list[Resolution] = []
-            for it in pending:
-                decision = matched.get(it.request_id)
-                if decision is None:
-                    still.append(it)
-                    continue
-                res_or_follow = self._apply(it, decision, ctx, journal)
-                if isinstance(res_or_follow, GateItem):
-                    still.append(res_or_follow)
-                else:
-                    out[it.key] = res_or_follow
-                    decided_now.append(res_or_follow)
-            if still and run_early is not None and decided_now:
-                run_early(decided_now)
-            pending = still
-        return [out[it.key] for it in items]
+                plan.out[it.key] = Resolution(it, "run", plan.journal, dict(it.tool_call))
+        return plan
+
+    def _round(self, plan: _Plan) -> list[Resolution]:
+        """Ask once about every pending action; apply what was decided."""
+        matched = self._ask(plan.pending, plan.ctx)
+        still: list[GateItem] = []
+        decided: list[Resolution] = []
+        for it in plan.pending:
+            decision = matched.get(it.request_id)
+            if decision is None:
+                still.append(it)
+                continue
+            res_or_follow = self._apply(it, decision, plan.ctx, plan.journal)
+            if isinstance(res_or_follow, GateItem):
+                still.append(res_or_follow)
+            else:
+                plan.out[it.key] = res_or_follow
+                decided.append(res_or_follow)
+        plan.pending = still
+        return decided
 
     def _item(
         self, index: int, call: Mapping[str, Any], kind: Literal["tool_call", "state"], ctx: _RunCtx

@@ -20,7 +20,7 @@ How interrupts map to calls:
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -103,7 +103,9 @@ class GatedToolNode(ToolNode):
     ) -> None:
         inner_wrap = kwargs.pop("wrap_tool_call", None)
         inner_awrap = kwargs.pop("awrap_tool_call", None)
-        super().__init__(tools, wrap_tool_call=self._gate_wrap, **kwargs)
+        super().__init__(
+            tools, wrap_tool_call=self._gate_wrap, awrap_tool_call=self._agate_wrap, **kwargs
+        )
         self._inner_wrap = inner_wrap
         self._inner_awrap = inner_awrap
         if engine is None:
@@ -184,51 +186,107 @@ class GatedToolNode(ToolNode):
         config: RunnableConfig,
         runtime: Runtime,
     ) -> Any:
-        _, plan = self._plan(input, config)
+        async def run_early(decided: list[Resolution]) -> None:
+            calls = [
+                {**r.item.tool_call, "type": "tool_call"} for r in decided if r.outcome == "run"
+            ]
+            if not calls:
+                return
+            token = _RESOLUTIONS.set({_key(r.item.tool_call, i): r for i, r in enumerate(decided)})
+            try:
+                await super(GatedToolNode, self)._afunc(calls, config, runtime)  # type: ignore[arg-type]
+            finally:
+                _RESOLUTIONS.reset(token)
+
+        tool_calls, _ = self._parse_input(input)
+        resolutions = await self.engine.aresolve(
+            [dict(c) for c in tool_calls],
+            node=self.name or "tools",
+            state=self._extract_state(input, config),
+            config=config,
+            tool_names=frozenset(self.tools_by_name),
+            arg_validator=self._validate_args,
+            run_early=run_early,
+        )
+        plan = {_key(c, i): r for i, (c, r) in enumerate(zip(tool_calls, resolutions, strict=True))}
         token = _RESOLUTIONS.set(plan)
         try:
             return await super()._afunc(input, config, runtime)
         finally:
             _RESOLUTIONS.reset(token)
 
+    def _prepare(
+        self, request: ToolCallRequest
+    ) -> tuple[Resolution | None, ToolMessage | None, ToolCallRequest]:
+        """The call's resolution, the message to return instead of running it (if any),
+        and the request to run (edited if a reviewer edited it)."""
+        plan = _RESOLUTIONS.get() or {}
+        res = _lookup(plan, request.tool_call)
+        if res is None:  # not planned (should not happen): fail closed
+            return (
+                None,
+                ToolMessage(
+                    f"The call to {request.tool_call['name']} was not assessed by the gate "
+                    "and was not executed.",
+                    name=request.tool_call["name"],
+                    tool_call_id=request.tool_call["id"] or "",
+                    status="error",
+                ),
+                request,
+            )
+        msg = resolution_message(res)
+        if msg is not None or not res.edited:
+            return res, msg, request
+        call: ToolCall = {**request.tool_call, **res.tool_call}  # type: ignore[typeddict-item]
+        tool = self.tools_by_name.get(call["name"], request.tool)
+        req = (
+            request.override(tool_call=call, tool=tool)
+            if tool
+            else request.override(tool_call=call)
+        )
+        return res, None, req
+
+    @staticmethod
+    def _annotate(
+        res: Resolution, result: ToolMessage | Command[Any]
+    ) -> ToolMessage | Command[Any]:
+        if res.edited and isinstance(result, ToolMessage):
+            notice = EDIT_NOTICE.format(name=res.tool_call["name"], args=res.tool_call["args"])
+            return result.model_copy(update={"content": f"{notice}\n\n{result.content}"})
+        return result
+
     def _gate_wrap(
         self,
         request: ToolCallRequest,
         execute: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
     ) -> ToolMessage | Command[Any]:
-        plan = _RESOLUTIONS.get() or {}
-        res = _lookup(plan, request.tool_call)
-        if res is None:  # not planned (should not happen): fail closed
-            return ToolMessage(
-                f"The call to {request.tool_call['name']} was not assessed by the gate and "
-                "was not executed.",
-                name=request.tool_call["name"],
-                tool_call_id=request.tool_call["id"] or "",
-                status="error",
-            )
-        msg = resolution_message(res)
-        if msg is not None:
-            return msg
-        req = request
-        if res.edited:
-            call: ToolCall = {**request.tool_call, **res.tool_call}  # type: ignore[typeddict-item]
-            tool = self.tools_by_name.get(call["name"], request.tool)
-            req = (
-                request.override(tool_call=call, tool=tool)
-                if tool
-                else request.override(tool_call=call)
-            )
+        res, msg, req = self._prepare(request)
+        if res is None or msg is not None:
+            return msg  # type: ignore[return-value]
 
         def run() -> ToolMessage | Command[Any]:
             if self._inner_wrap is not None:
                 return self._inner_wrap(req, execute)  # type: ignore[no-any-return]
             return execute(req)
 
-        result = self.engine.run_once(res, run, config=request.runtime.config)
-        if res.edited and isinstance(result, ToolMessage):
-            notice = EDIT_NOTICE.format(name=res.tool_call["name"], args=res.tool_call["args"])
-            result = result.model_copy(update={"content": f"{notice}\n\n{result.content}"})
-        return result
+        return self._annotate(res, self.engine.run_once(res, run, config=request.runtime.config))
+
+    async def _agate_wrap(
+        self,
+        request: ToolCallRequest,
+        execute: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
+    ) -> ToolMessage | Command[Any]:
+        res, msg, req = self._prepare(request)
+        if res is None or msg is not None:
+            return msg  # type: ignore[return-value]
+
+        async def run() -> ToolMessage | Command[Any]:
+            if self._inner_awrap is not None:
+                return await self._inner_awrap(req, execute)  # type: ignore[no-any-return]
+            return await execute(req)
+
+        result = await self.engine.arun_once(res, run, config=request.runtime.config)
+        return self._annotate(res, result)
 
 
 def _key(call: ToolCall | dict[str, Any], index: int) -> str:
