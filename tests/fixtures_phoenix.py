@@ -13,7 +13,9 @@
   yet");
 * ``.log_tail()``: the end of the server log.
 
-The first start takes 15-20 s on a 2-core box (database migrations), a restart 10-15 s.
+The first start takes 15-30 s on a busy 2-core box (imports, migrations), a restart
+10-25 s. Phoenix inserts spans 100 per transaction: on such a box that is ~100 spans/s,
+so allow ``wait_for_spans`` about 1 s per 100 spans beyond the first few hundred.
 Tests are skipped when the Phoenix server package is not installed.
 """
 
