@@ -224,3 +224,54 @@ def worker_app(store_url: str, cp_kind: str, cp_where: str, ledger_path: str) ->
     store = open_store(store_url)
     app = build_app(store, open_checkpointer(cp_kind, cp_where), FileLedger(ledger_path))
     return store, app
+
+
+# -- process entry points (multiprocessing "spawn" imports this module) ------------------
+
+
+def reviewer_process(
+    store_url: str,
+    cp_kind: str,
+    cp_where: str,
+    ledger_path: str,
+    request_ids: list[str],
+    reviewer_id: str,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """Approve each request at the same moment as the other reviewer processes."""
+    from hitl_langgraph import AlreadyDecided
+    from hitl_langgraph.inbox import Inbox, Reviewer
+
+    store, app = worker_app(store_url, cp_kind, cp_where, ledger_path)
+    inbox = Inbox(store, app)
+    me = Reviewer(reviewer_id, {"finance"})
+    for rid in request_ids:
+        barrier.wait(timeout=120)
+        try:
+            out = inbox.approve(rid, reviewer=me).outcome
+        except AlreadyDecided as exc:
+            out = f"AlreadyDecided:{exc.decided_by}"
+        except Exception as exc:
+            out = f"error:{type(exc).__name__}:{exc}"
+        results.put((rid, reviewer_id, out))
+    store.close()
+
+
+def apply_worker_process(
+    store_url: str, cp_kind: str, cp_where: str, ledger_path: str, barrier: Any, results: Any
+) -> None:
+    """Poll ``apply_decided`` until it finds nothing new, and report what it applied."""
+    from hitl_langgraph.inbox import Inbox
+
+    store, app = worker_app(store_url, cp_kind, cp_where, ledger_path)
+    inbox = Inbox(store, app)
+    barrier.wait(timeout=120)
+    applied: list[str] = []
+    errors: dict[str, str] = {}
+    for _ in range(6):
+        report = inbox.apply_decided(limit=5)
+        applied += report.applied
+        errors.update(report.errors)
+    results.put((applied, errors))
+    store.close()

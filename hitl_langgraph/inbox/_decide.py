@@ -273,12 +273,10 @@ class DecideMixin(InboxBase):
                 f"needs {n} approvals from distinct reviewers (so far: {names})",
                 request_id=rec.request_id,
             )
-        if vote.slot is None:  # every slot taken: complete the quorum if nobody did
-            last = vote.approvals[-1] if vote.approvals else {}
-            closer = Reviewer(
-                str(last.get("reviewer") or prep.reviewer.id), last.get("roles") or ()
-            )
-            self._complete_quorum(replace(prep, reviewer=closer), vote.approvals)
+        if vote.slot is None:  # every slot taken: the quorum is reached
+            completed = self._complete_for_crashed_closer(prep, vote.approvals)
+            if completed is not None:
+                return completed
             raise AlreadyDecided(
                 f"request {rec.request_id} already has its {n} approvals ({names}); your "
                 "approval was not needed",
@@ -287,13 +285,24 @@ class DecideMixin(InboxBase):
                 decided_by=",".join(str(v.get("reviewer")) for v in vote.approvals),
             )
         if vote.slot < n:
-            updated = self.store.update_request(
-                rec.request_id,
-                expected_status="pending",
-                approvals=vote.approvals,
-                updated_at=prep.at,
-                audit=self._decided_audit(prep, "approval", approvals=vote.approvals),
-            )
+            try:
+                updated = self.store.update_request(
+                    rec.request_id,
+                    expected_status="pending",
+                    approvals=vote.approvals,
+                    updated_at=prep.at,
+                    audit=self._decided_audit(prep, "approval", approvals=vote.approvals),
+                )
+            except AlreadyDecided:
+                # the last approver completed the quorum between our slot and this write:
+                # our vote is in the slots, so it counted; the request is final
+                current = self.store.get_request(rec.request_id)
+                counted = current is not None and any(
+                    v.get("reviewer") == prep.reviewer.id for v in current.approvals
+                )
+                if current is None or current.status != "approved" or not counted:
+                    raise
+                return Committed(current, "approve", "final", vote.slot, prep.reviewer)
             self._notify(
                 "approval",
                 updated,
@@ -309,6 +318,28 @@ class DecideMixin(InboxBase):
             raise self._already(current, "approve")
         self._notify("decided", final, prep.at, decision="approve", reviewer=prep.reviewer)
         return Committed(final, "approve", "final", n, prep.reviewer)
+
+    def _complete_for_crashed_closer(
+        self, prep: Prepared, approvals: list[dict[str, Any]]
+    ) -> Committed | None:
+        """Every slot is taken but the request is still pending, and the reviewer who took
+        the last slot did so more than ``stale_after`` ago: they crashed before recording
+        ``approved``. Record it for them (and resume). A recent last slot means its
+        holder is still at work, so leave it to them."""
+        rec, n = prep.record, prep.record.quorum
+        last = self.store.get_execution(quorum.slot_key(rec.request_id, n))
+        if last is None or prep.at - last.started_at < self.stale_after:
+            return None
+        current = self.store.get_request(rec.request_id)
+        if current is None or current.status != "pending":
+            return None
+        vote = approvals[-1] if approvals else {}
+        closer = Reviewer(str(vote.get("reviewer") or prep.reviewer.id), vote.get("roles") or ())
+        done = self._complete_quorum(replace(prep, reviewer=closer), approvals)
+        if done is None:
+            return None
+        self._notify("decided", done, prep.at, decision="approve", reviewer=closer)
+        return Committed(done, "approve", "final", n, closer)
 
     def _complete_quorum(
         self, prep: Prepared, approvals: list[dict[str, Any]]

@@ -78,7 +78,7 @@ def check_authority(
     if reviewer.id == SYSTEM_ACTOR:
         raise NotAuthorized(
             f"the reviewer id {SYSTEM_ACTOR!r} is reserved for decisions the inbox applies "
-            "itself (expiry); decide as a named reviewer",
+            f"itself (expiry); decide request {rid} as a named reviewer",
             request_id=rid,
         )
     needed = set(record.approver_roles)

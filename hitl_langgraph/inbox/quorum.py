@@ -96,4 +96,5 @@ def take_slot(
     for k in range(len(current) + 1, record.quorum + 1):
         if store.claim_execution(slot_key(rid, k), worker=vote, at=at):
             return QuorumVote(k, False, approvals_of(store, record))
+    store.release_execution(reviewer_key(rid, reviewer.id))  # not counted: may vote again
     return QuorumVote(None, False, approvals_of(store, record))
