@@ -619,7 +619,10 @@ def test_sqlite_shares_a_file_with_other_tables(tmp_path: Any) -> None:
     mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
     conn.close()
     assert tables == {"checkpoints", "hitl_requests", "hitl_executions", "hitl_audit"} | {
-        "hitl_migrations"
+        "hitl_migrations",
+        "hitl_review_samples",
+        "hitl_reviews",
+        "hitl_outbox",
     }
     assert mode == "wal"
 

@@ -5,6 +5,9 @@
 * ``memory://`` — in-process (tests, demos)
 * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — stdlib sqlite3, WAL
 * ``postgresql://user@host:5432/db`` — psycopg 3 (``pip install "hitl-langgraph[postgres]"``)
+
+Every backend also keeps the asynchronous-review tables (sampling decisions, collected
+verdicts, the Phoenix mirror outbox) used by ``hitl_langgraph.review``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,15 @@ from __future__ import annotations
 from .base import ApprovalStore, AuditReport, RequestFilter
 from .memory import MemoryStore
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord, RequestStatus
+from .review_records import (
+    BudgetWindow,
+    OutboxEntry,
+    OutboxStatus,
+    ReviewRecord,
+    ReviewSample,
+    ReviewStats,
+    annotation_key,
+)
 from .url import open_store
 
 __all__ = [
@@ -19,9 +31,16 @@ __all__ = [
     "ApprovalStore",
     "AuditEvent",
     "AuditReport",
+    "BudgetWindow",
     "ExecutionRecord",
     "MemoryStore",
+    "OutboxEntry",
+    "OutboxStatus",
     "RequestFilter",
     "RequestStatus",
+    "ReviewRecord",
+    "ReviewSample",
+    "ReviewStats",
+    "annotation_key",
     "open_store",
 ]

@@ -14,6 +14,15 @@ Rules every backend keeps:
 * An audit event passed along with a write is appended in the same transaction, so the
   trail never records a change that did not happen (or misses one that did).
 * The audit trail is append-only and hash-chained (see :class:`AuditEvent`).
+
+For asynchronous review (``hitl_langgraph.review``) the store also keeps sampling
+decisions, collected verdicts and the outbox of Phoenix mirror writes:
+
+* ``put_review_sample`` inserts if absent (a replayed node gets the recorded decision)
+  and enforces the review budget atomically with the insert;
+* ``put_review`` and ``put_outbox`` upsert on the annotation key, never duplicate;
+* an outbox entry passed along with a sample or a review is written in the same
+  transaction, so a decision is never recorded without its mirror job (or vice versa).
 """
 
 from __future__ import annotations
@@ -27,6 +36,14 @@ from types import TracebackType
 from typing import Any
 
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
+from .review_records import (
+    BudgetWindow,
+    OutboxEntry,
+    OutboxStatus,
+    ReviewRecord,
+    ReviewSample,
+    ReviewStats,
+)
 
 __all__ = ["ApprovalStore", "AuditReport", "RequestFilter"]
 
@@ -179,6 +196,139 @@ class ApprovalStore(ABC):
             prev = ev.hash
         return AuditReport(ok=not problems, events=count, problems=problems, head=prev)
 
+    # -- review sampling -------------------------------------------------------------
+    @abstractmethod
+    def put_review_sample(
+        self,
+        sample: ReviewSample,
+        *,
+        budgets: Sequence[BudgetWindow] = (),
+        outbox: OutboxEntry | None = None,
+    ) -> tuple[ReviewSample, bool]:
+        """Record a sampling decision unless one exists for ``sample.request_id``.
+
+        Returns ``(stored_row, created)``; an existing row is returned unchanged (so a
+        replay keeps its first decision). When ``sample.sampled`` is true but some
+        budget window already holds ``limit`` sampled rows of ``sample.project``
+        decided at or after ``window.since``, the row is stored with ``sampled=False``
+        and ``reason="budget <name> (<limit>) exhausted"``; the count and the insert are
+        atomic across threads and processes. ``outbox`` is written (same transaction)
+        only when the row is created and stays sampled."""
+
+    @abstractmethod
+    def get_review_sample(self, request_id: str) -> ReviewSample | None:
+        """The sampling decision for ``request_id``, or ``None``."""
+
+    @abstractmethod
+    def list_review_samples(
+        self,
+        project: str | None = None,
+        *,
+        sampled: bool | None = True,
+        reviewed: bool | None = False,
+        span_ids: Sequence[str] | None = None,
+        limit: int = 100,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[ReviewSample]:
+        """Decisions ordered by ``(due_at, request_id)`` (oldest due first), starting
+        strictly after the ``after`` key. ``None`` filters mean "any"; ``reviewed`` is
+        whether ``reviewed_at`` is set."""
+
+    @abstractmethod
+    def count_review_samples(
+        self,
+        project: str | None = None,
+        *,
+        sampled: bool | None = True,
+        reviewed: bool | None = None,
+        since: datetime | None = None,
+        due_before: datetime | None = None,
+    ) -> int:
+        """How many decisions match (``since``: ``decided_at >= since``;
+        ``due_before``: ``due_at < due_before``)."""
+
+    @abstractmethod
+    def review_stats(self, project: str, *, now: datetime) -> ReviewStats:
+        """Counts and the oldest pending item for ``project``'s review queue."""
+
+    # -- collected verdicts ----------------------------------------------------------
+    @abstractmethod
+    def put_review(
+        self,
+        review: ReviewRecord,
+        *,
+        closes: bool = False,
+        outbox: Sequence[OutboxEntry] = (),
+    ) -> tuple[ReviewRecord, bool]:
+        """Upsert ``review`` on ``review_id``. Returns ``(stored_row, changed)``.
+
+        A new id is inserted. An existing row with the same content
+        (:meth:`ReviewRecord.same_content`) is kept (``changed`` False; a missing
+        ``phoenix_id`` is filled in). Different content replaces it only if
+        ``review.updated_at`` is not older than the stored one. With ``closes`` the
+        sample of ``review.request_id`` is marked reviewed (``reviewed_at`` =
+        ``review.updated_at``, ``reviewed_by`` = ``review.reviewer``) if it was not yet.
+        ``outbox`` entries are upserted in the same transaction (see
+        :meth:`put_outbox`)."""
+
+    @abstractmethod
+    def list_reviews(
+        self,
+        project: str | None = None,
+        *,
+        request_id: str | None = None,
+        span_id: str | None = None,
+        name: str | None = None,
+        limit: int = 1000,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[ReviewRecord]:
+        """Reviews ordered by ``(collected_at, review_id)``, after the ``after`` key."""
+
+    # -- outbox (Phoenix mirror spool) -------------------------------------------------
+    @abstractmethod
+    def put_outbox(self, entry: OutboxEntry) -> OutboxEntry:
+        """Upsert a mirror job on ``entry_id`` and return the stored row.
+
+        New ids are inserted as given. For an existing id with the same ``payload`` the
+        stored row is returned unchanged (a mirrored entry stays mirrored). A different
+        payload replaces it: ``revision`` + 1, ``status`` pending, ``attempts`` 0,
+        ``next_attempt_at`` from ``entry``, ``last_error`` cleared."""
+
+    @abstractmethod
+    def list_outbox(
+        self,
+        *,
+        status: OutboxStatus | None = "pending",
+        due_at: datetime | None = None,
+        project: str | None = None,
+        limit: int = 100,
+    ) -> list[OutboxEntry]:
+        """Entries ordered by ``(created_at, entry_id)``; with ``due_at`` only those whose
+        ``next_attempt_at`` is unset or not after it."""
+
+    @abstractmethod
+    def mark_outbox(
+        self,
+        entry_id: str,
+        *,
+        revision: int,
+        status: OutboxStatus,
+        at: datetime,
+        phoenix_id: str | None = None,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> bool:
+        """Record a mirror attempt of ``revision``: ``attempts`` + 1, the new ``status``,
+        ``last_error`` = ``error``; ``mirrored_at`` = ``at`` and ``phoenix_id`` when
+        mirrored. Nothing changes (``False``) if the stored revision differs (the
+        payload changed meanwhile and must be sent again) or the id is unknown."""
+
+    @abstractmethod
+    def count_outbox(
+        self, *, status: OutboxStatus | None = "pending", project: str | None = None
+    ) -> int:
+        """How many entries have ``status`` (``None``: any)."""
+
     # -- async twins (thread offload; backends may override) -------------------------
     async def aput_request(
         self, record: ApprovalRecord, *, audit: AuditEvent | None = None
@@ -213,3 +363,28 @@ class ApprovalStore(ABC):
 
     async def aappend_audit(self, event: AuditEvent) -> AuditEvent:
         return await asyncio.to_thread(self.append_audit, event)
+
+    async def aput_review_sample(
+        self,
+        sample: ReviewSample,
+        *,
+        budgets: Sequence[BudgetWindow] = (),
+        outbox: OutboxEntry | None = None,
+    ) -> tuple[ReviewSample, bool]:
+        return await asyncio.to_thread(
+            lambda: self.put_review_sample(sample, budgets=budgets, outbox=outbox)
+        )
+
+    async def aput_review(
+        self,
+        review: ReviewRecord,
+        *,
+        closes: bool = False,
+        outbox: Sequence[OutboxEntry] = (),
+    ) -> tuple[ReviewRecord, bool]:
+        return await asyncio.to_thread(
+            lambda: self.put_review(review, closes=closes, outbox=outbox)
+        )
+
+    async def aput_outbox(self, entry: OutboxEntry) -> OutboxEntry:
+        return await asyncio.to_thread(self.put_outbox, entry)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import AlreadyDecided, RequestNotFound
 from ._common import check_changes
+from ._review_memory import MemoryReviewMixin
 from .base import ApprovalStore, RequestFilter
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
 
@@ -45,7 +46,7 @@ def _status_ok(status: str, expected: str | Sequence[str] | None) -> bool:
     return status in expected
 
 
-class MemoryStore(ApprovalStore):
+class MemoryStore(MemoryReviewMixin, ApprovalStore):
     """Keeps everything in dicts under one lock. Lost when the process exits."""
 
     def __init__(self) -> None:
@@ -54,6 +55,7 @@ class MemoryStore(ApprovalStore):
         self._requests: dict[str, ApprovalRecord] = {}
         self._executions: dict[str, ExecutionRecord] = {}
         self._audit: list[AuditEvent] = []
+        self._init_review()
 
     def put_request(
         self, record: ApprovalRecord, *, audit: AuditEvent | None = None

@@ -39,6 +39,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without the extra installed
     raise missing_dependency("psycopg", "postgres", exc) from exc
 
+from ._review_postgres import PostgresReviewMixin
+
 __all__ = ["MIGRATIONS", "PostgresStore"]
 
 _SETUP_LOCK = 0x68_69_74_6C_00_01  # "hitl" + 1: serialises concurrent setup() calls
@@ -87,6 +89,45 @@ MIGRATIONS: list[str] = [
         hash text NOT NULL
     );
     CREATE INDEX hitl_audit_request ON hitl_audit (request_id, seq);
+    """,
+    # version 2: asynchronous review - sampling decisions, collected verdicts, and the
+    # outbox of annotations to mirror into Phoenix
+    """
+    CREATE TABLE hitl_review_samples (
+        request_id text COLLATE "C" PRIMARY KEY, project text NOT NULL,
+        sampled boolean NOT NULL, probability double precision NOT NULL,
+        draw double precision NOT NULL, score double precision NOT NULL,
+        reason text NOT NULL, decided_at timestamptz NOT NULL, due_at timestamptz NOT NULL,
+        priority integer NOT NULL, tool text NOT NULL, thread_id text, trace_id text,
+        span_id text, policy_version text NOT NULL, reviewed_at timestamptz,
+        reviewed_by text, metadata jsonb NOT NULL
+    );
+    CREATE INDEX hitl_review_samples_queue
+        ON hitl_review_samples (project, sampled, due_at, request_id);
+    CREATE INDEX hitl_review_samples_budget
+        ON hitl_review_samples (project, sampled, decided_at);
+    CREATE INDEX hitl_review_samples_span ON hitl_review_samples (span_id);
+    CREATE TABLE hitl_reviews (
+        review_id text COLLATE "C" PRIMARY KEY, project text NOT NULL,
+        span_id text NOT NULL, name text NOT NULL, identifier text NOT NULL,
+        annotator_kind text NOT NULL, source text NOT NULL,
+        created_at timestamptz NOT NULL, updated_at timestamptz NOT NULL,
+        collected_at timestamptz NOT NULL, label text, score double precision,
+        explanation text, reviewer text, request_id text, trace_id text, phoenix_id text,
+        metadata jsonb NOT NULL
+    );
+    CREATE INDEX hitl_reviews_collected ON hitl_reviews (collected_at, review_id);
+    CREATE INDEX hitl_reviews_span ON hitl_reviews (project, span_id);
+    CREATE INDEX hitl_reviews_request ON hitl_reviews (request_id);
+    CREATE TABLE hitl_outbox (
+        entry_id text COLLATE "C" PRIMARY KEY, project text NOT NULL,
+        span_id text NOT NULL, name text NOT NULL, identifier text NOT NULL,
+        payload jsonb NOT NULL, created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL, status text NOT NULL, revision integer NOT NULL,
+        attempts integer NOT NULL, next_attempt_at timestamptz, last_error text,
+        mirrored_at timestamptz, phoenix_id text, request_id text
+    );
+    CREATE INDEX hitl_outbox_status ON hitl_outbox (status, created_at, entry_id);
     """,
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
@@ -163,7 +204,7 @@ def _where(f: RequestFilter, after: tuple[datetime, str] | None) -> tuple[str, l
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-class PostgresStore(ApprovalStore):
+class PostgresStore(PostgresReviewMixin, ApprovalStore):
     """Approval store in PostgreSQL; safe across threads, processes and hosts."""
 
     def __init__(self, conninfo: str, *, pool_size: int = 4, connect_timeout: float = 10.0) -> None:

@@ -33,6 +33,7 @@ from ._common import (
     stage_audit,
     utc,
 )
+from ._review_sqlite import SqliteReviewMixin
 from .base import ApprovalStore, RequestFilter
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord
 
@@ -78,6 +79,42 @@ MIGRATIONS: list[str] = [
         hash TEXT NOT NULL
     );
     CREATE INDEX hitl_audit_request ON hitl_audit (request_id, seq);
+    """,
+    # version 2: asynchronous review - sampling decisions, collected verdicts, and the
+    # outbox of annotations to mirror into Phoenix
+    """
+    CREATE TABLE hitl_review_samples (
+        request_id TEXT PRIMARY KEY, project TEXT NOT NULL, sampled INTEGER NOT NULL,
+        probability REAL NOT NULL, draw REAL NOT NULL, score REAL NOT NULL,
+        reason TEXT NOT NULL, decided_at TEXT NOT NULL, due_at TEXT NOT NULL,
+        priority INTEGER NOT NULL, tool TEXT NOT NULL, thread_id TEXT, trace_id TEXT,
+        span_id TEXT, policy_version TEXT NOT NULL, reviewed_at TEXT, reviewed_by TEXT,
+        metadata TEXT NOT NULL
+    );
+    CREATE INDEX hitl_review_samples_queue
+        ON hitl_review_samples (project, sampled, due_at, request_id);
+    CREATE INDEX hitl_review_samples_budget
+        ON hitl_review_samples (project, sampled, decided_at);
+    CREATE INDEX hitl_review_samples_span ON hitl_review_samples (span_id);
+    CREATE TABLE hitl_reviews (
+        review_id TEXT PRIMARY KEY, project TEXT NOT NULL, span_id TEXT NOT NULL,
+        name TEXT NOT NULL, identifier TEXT NOT NULL, annotator_kind TEXT NOT NULL,
+        source TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+        collected_at TEXT NOT NULL, label TEXT, score REAL, explanation TEXT,
+        reviewer TEXT, request_id TEXT, trace_id TEXT, phoenix_id TEXT,
+        metadata TEXT NOT NULL
+    );
+    CREATE INDEX hitl_reviews_collected ON hitl_reviews (collected_at, review_id);
+    CREATE INDEX hitl_reviews_span ON hitl_reviews (project, span_id);
+    CREATE INDEX hitl_reviews_request ON hitl_reviews (request_id);
+    CREATE TABLE hitl_outbox (
+        entry_id TEXT PRIMARY KEY, project TEXT NOT NULL, span_id TEXT NOT NULL,
+        name TEXT NOT NULL, identifier TEXT NOT NULL, payload TEXT NOT NULL,
+        created_at TEXT NOT NULL, updated_at TEXT NOT NULL, status TEXT NOT NULL,
+        revision INTEGER NOT NULL, attempts INTEGER NOT NULL, next_attempt_at TEXT,
+        last_error TEXT, mirrored_at TEXT, phoenix_id TEXT, request_id TEXT
+    );
+    CREATE INDEX hitl_outbox_status ON hitl_outbox (status, created_at, entry_id);
     """,
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
@@ -178,7 +215,7 @@ def _where(f: RequestFilter, after: tuple[datetime, str] | None) -> tuple[str, l
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-class SqliteStore(ApprovalStore):
+class SqliteStore(SqliteReviewMixin, ApprovalStore):
     """Approval store in an SQLite file (or ``:memory:``), shared safely across processes.
 
     One connection per store, guarded by a lock (``:memory:`` databases exist per
