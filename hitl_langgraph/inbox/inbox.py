@@ -201,6 +201,26 @@ class Inbox(DeadlineMixin, DecideMixin):
             rec = rec.evolve(approvals=quorum.approvals_of(self.store, rec))
         return rec
 
+    def widget(self, *, reviewer: Reviewer, **kwargs: Any) -> Any:
+        """A notebook approval widget acting as ``reviewer`` (needs the ``notebook`` extra).
+
+        See :class:`~hitl_langgraph.widget.ApprovalWidget`; ``kwargs`` go to it.
+        """
+        from ..widget import ApprovalWidget
+
+        return ApprovalWidget(self, reviewer=reviewer, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from ..display import records_html
+
+        page = self.pending(limit=MAX_LIMIT)
+        title = (
+            f"Pending approvals ({self.count()} in all)"
+            if page.next_cursor
+            else "Pending approvals"
+        )
+        return records_html(page.items, title=title)
+
     def history(self, request_id: str) -> list[AuditEvent]:
         """The audit events of one request, oldest first."""
         return self.store.list_audit(request_id=request_id)

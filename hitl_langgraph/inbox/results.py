@@ -53,6 +53,12 @@ class Page:
     def __len__(self) -> int:
         return len(self.items)
 
+    def _repr_html_(self) -> str:
+        from ..display import records_html
+
+        more = " (more: pass next_cursor)" if self.next_cursor else ""
+        return records_html(self.items, title=f"Pending approvals{more}")
+
 
 Outcome = Literal["resumed", "recorded", "partial", "objection"]
 
