@@ -1,0 +1,411 @@
+"""``hitl``: the approval inbox from a terminal or a script.
+
+::
+
+    hitl --store sqlite:///hitl.db pending --tool 'transfer_*'
+    hitl show req_0123...
+    hitl approve req_0123... --as alice --role finance --reason "invoice checked"
+    hitl --graph myapp.agent:graph approve req_0123... --as alice --role finance
+    hitl sweep                        # expire overdue requests (cron)
+    hitl audit verify                 # recompute the hash chain
+    hitl audit export --format csv -o evidence.csv
+
+The store comes from ``--store URL`` or ``HITL_STORE_URL``. Resuming a thread needs the
+compiled graph: ``--graph module:attribute`` (or ``HITL_GRAPH``) imports it (a callable
+attribute is called to build it); without it a decision is only recorded, and a worker
+holding the graph applies it (``hitl --graph ... apply``, or ``Inbox.apply_decided``).
+
+The CLI trusts its operator: ``--as`` and ``--role`` name the reviewer, so give access
+to it only to people allowed to act under those names. A web service should build the
+:class:`~hitl_langgraph.inbox.Reviewer` from its authenticated session instead.
+
+Exit codes: 0 success, 1 error (including a failed audit verification), 2 usage or
+configuration error, 3 refused (not authorized, already decided, digest mismatch, not
+pending, invalid decision).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from .. import audit_export
+from ..errors import ConfigurationError, DecisionError, HitlError
+from ..inbox import Inbox, Reviewer
+from ..store.base import ApprovalStore
+from ..store.url import open_store
+from . import render
+
+__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "load_graph", "main"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+
+
+class _Usage(Exception):
+    """A usage error found after parsing (exit 2)."""
+
+
+def load_graph(spec: str) -> Any:
+    """Import ``module:attribute`` (dotted attribute allowed); call it if it is a factory."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise _Usage(f"--graph must look like 'package.module:attribute', got {spec!r}")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`: modules in the working directory
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise _Usage(f"--graph {spec}: cannot import {module_name!r}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise _Usage(f"--graph {spec}: {module_name} has no attribute {attr!r}") from None
+    if not hasattr(obj, "invoke") and callable(obj):
+        obj = obj()
+    if not (hasattr(obj, "invoke") and hasattr(obj, "get_state")):
+        raise _Usage(
+            f"--graph {spec} is a {type(obj).__name__}, not a compiled LangGraph graph "
+            "(compile it with a checkpointer: builder.compile(checkpointer=...))"
+        )
+    return obj
+
+
+# -- argument parsing ------------------------------------------------------------------
+
+
+def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
+    d: dict[str, Any] = {} if top else {"default": argparse.SUPPRESS}
+    p.add_argument("--store", metavar="URL", help="approval store URL (env HITL_STORE_URL)", **d)
+    p.add_argument(
+        "--graph", metavar="MODULE:ATTR", help="compiled graph to resume (env HITL_GRAPH)", **d
+    )
+    p.add_argument("--json", action="store_true", help="machine-readable JSON output", **d)
+
+
+def _reviewer_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("request_id", metavar="ID")
+    p.add_argument("--as", dest="reviewer", required=True, metavar="REVIEWER", help="your id")
+    p.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        default=[],
+        metavar="ROLE",
+        help="a role you hold (repeat for several)",
+    )
+    p.add_argument("--digest", help="the digest you reviewed (refused if the action changed)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hitl",
+        description="Review and decide pending approval requests of hitl-langgraph gates.",
+        epilog="exit codes: 0 ok, 1 error, 2 usage, 3 refused",
+    )
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def cmd(name: str, help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _common(p, top=False)
+        return p
+
+    p = cmd("pending", "list pending requests, oldest first")
+    p.add_argument("--tool", metavar="GLOB", help="tool name or glob, e.g. 'transfer_*'")
+    p.add_argument("--route", help="route (approve)")
+    p.add_argument("--min-risk", type=float, metavar="SCORE", help="risk score at least")
+    p.add_argument("--thread", metavar="THREAD_ID")
+    p.add_argument("--role", metavar="ROLE", help="requests this role may decide")
+    p.add_argument("--overdue", action="store_true", help="only requests past their deadline")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--cursor", help="next_cursor of a previous page")
+
+    p = cmd("show", "show one request and its audit trail")
+    p.add_argument("request_id", metavar="ID")
+
+    p = cmd("approve", "approve a request (the action runs)")
+    _reviewer_args(p)
+    p.add_argument("--reason", help="why (recorded in the audit trail)")
+
+    p = cmd("reject", "reject a request (the action does not run)")
+    _reviewer_args(p)
+    p.add_argument("--reason", "--message", dest="reason", help="why (told to the model)")
+
+    p = cmd("edit", "run a corrected call instead")
+    _reviewer_args(p)
+    p.add_argument("--args", dest="edit_args", required=True, metavar="JSON")
+    p.add_argument("--tool", dest="edit_tool", help="another tool (default: the same)")
+    p.add_argument("--reason", help="why (recorded)")
+
+    p = cmd("respond", "answer in place of the tool")
+    _reviewer_args(p)
+    p.add_argument("--message", required=True, help="returned to the model as the result")
+
+    p = cmd("sweep", "expire overdue requests (their rule's default decision)")
+    p.add_argument("--limit", type=int, default=100)
+
+    p = cmd("apply", "resume threads of decisions recorded without a graph (needs --graph)")
+    p.add_argument("--limit", type=int, default=100)
+
+    p = cmd("reconcile", "repair the request index against the checkpointer (needs --graph)")
+    p.add_argument("--thread", dest="threads", action="append", default=[], metavar="ID")
+    p.add_argument("--grace", type=float, default=60.0, metavar="SECONDS")
+
+    audit = sub.add_parser("audit", help="verify or export the audit trail")
+    _common(audit, top=False)
+    asub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+    p = asub.add_parser("verify", help="recompute the hash chain (exit 1 if tampered)")
+    _common(p, top=False)
+    p.add_argument("--file", metavar="JSONL", help="verify an exported file instead")
+    p = asub.add_parser("export", help="export as JSONL or CSV")
+    _common(p, top=False)
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
+    p.add_argument("--request", metavar="ID", help="only this request's events")
+    return parser
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+class _Ctx:
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self._store: ApprovalStore | None = None
+
+    @property
+    def json(self) -> bool:
+        return bool(getattr(self.args, "json", False))
+
+    def store(self) -> ApprovalStore:
+        if self._store is None:
+            url = getattr(self.args, "store", None) or os.environ.get("HITL_STORE_URL")
+            if not url:
+                raise _Usage("no store: pass --store URL or set HITL_STORE_URL")
+            self._store = open_store(url)
+        return self._store
+
+    def graph(self, required: bool = False) -> Any:
+        spec = getattr(self.args, "graph", None) or os.environ.get("HITL_GRAPH")
+        if not spec:
+            if required:
+                raise _Usage(
+                    f"`hitl {self.args.command}` needs --graph MODULE:ATTR (or HITL_GRAPH)"
+                )
+            return None
+        return load_graph(spec)
+
+    def inbox(self, graph_required: bool = False) -> Inbox:
+        return Inbox(self.store(), self.graph(graph_required))
+
+    def emit(self, data: Any, text: str) -> None:
+        self.out.write((render.dumps(data) if self.json else text) + "\n")
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def _pending(ctx: _Ctx) -> int:
+    a = ctx.args
+    inbox = Inbox(ctx.store())
+    page = inbox.pending(
+        tool=a.tool,
+        route=a.route,
+        min_risk=a.min_risk,
+        thread_id=a.thread,
+        role=a.role,
+        overdue=a.overdue,
+        limit=a.limit,
+        cursor=a.cursor,
+    )
+    data = {"items": [r.to_dict() for r in page.items], "next_cursor": page.next_cursor}
+    text = render.pending_table(page.items, inbox.clock())
+    if page.next_cursor:
+        text += f"\n(more: --cursor {page.next_cursor})"
+    ctx.emit(data, text)
+    return EXIT_OK
+
+
+def _show(ctx: _Ctx) -> int:
+    inbox = Inbox(ctx.store())
+    rec = inbox.get(ctx.args.request_id)
+    history = inbox.history(rec.request_id)
+    data = {"request": rec.to_dict(), "audit": [_event(e) for e in history]}
+    ctx.emit(data, render.request_details(rec, history, inbox.clock()))
+    return EXIT_OK
+
+
+def _event(e: Any) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "at": e.at.isoformat(),
+        "event": e.event,
+        "actor": e.actor,
+        "data": e.data,
+        "hash": e.hash,
+    }
+
+
+def _decide(ctx: _Ctx) -> int:
+    a = ctx.args
+    inbox = ctx.inbox()
+    who = Reviewer(a.reviewer, a.roles)
+    if a.command == "approve":
+        res = inbox.approve(a.request_id, reviewer=who, reason=a.reason, digest=a.digest)
+    elif a.command == "reject":
+        res = inbox.reject(a.request_id, reviewer=who, reason=a.reason, digest=a.digest)
+    elif a.command == "respond":
+        res = inbox.respond(a.request_id, reviewer=who, message=a.message, digest=a.digest)
+    else:
+        try:
+            edit_args = json.loads(a.edit_args)
+        except ValueError as exc:
+            raise _Usage(
+                f"--args must be a JSON object, e.g. '{{\"amount\": 100}}': {exc}"
+            ) from exc
+        if not isinstance(edit_args, dict):
+            raise _Usage(f"--args must be a JSON object, got {type(edit_args).__name__}")
+        res = inbox.edit(
+            a.request_id,
+            reviewer=who,
+            args=edit_args,
+            tool=a.edit_tool,
+            reason=a.reason,
+            digest=a.digest,
+        )
+    ctx.emit(res.to_dict(), render.decision_line(res))
+    return EXIT_OK
+
+
+def _sweep(ctx: _Ctx) -> int:
+    report = ctx.inbox().sweep(limit=ctx.args.limit)
+    lines = [render.decision_line(r) for r in report.expired] or ["nothing overdue"]
+    lines += [
+        f"escalated {e.request_id}: roles now {', '.join(e.approver_roles)}"
+        for e in report.escalated
+    ]
+    ctx.emit(report.to_dict(), "\n".join(lines))
+    return EXIT_OK
+
+
+def _apply(ctx: _Ctx) -> int:
+    report = ctx.inbox(graph_required=True).apply_decided(limit=ctx.args.limit)
+    text = (
+        f"applied {len(report.applied)}, not pending {len(report.not_pending)}, "
+        f"reverted {len(report.reverted)}, errors {len(report.errors)}"
+    )
+    for rid, err in report.errors.items():
+        text += f"\n  {rid}: {err}"
+    ctx.emit(report.to_dict(), text)
+    return EXIT_ERROR if report.errors else EXIT_OK
+
+
+def _reconcile(ctx: _Ctx) -> int:
+    from datetime import timedelta
+
+    report = ctx.inbox(graph_required=True).reconcile(
+        thread_ids=ctx.args.threads, grace=timedelta(seconds=ctx.args.grace)
+    )
+    lines = [
+        f"checked {report.checked_requests} pending request(s) in "
+        f"{report.checked_threads} thread(s)"
+    ]
+    for label in ("cancelled", "inserted", "relinked", "applied", "skipped_recent"):
+        ids = getattr(report, label)
+        if ids:
+            lines.append(f"{label.replace('_', ' ')}: {', '.join(ids)}")
+    lines += [f"error {rid}: {err}" for rid, err in report.errors.items()]
+    if not report.changed:
+        lines.append("nothing to repair")
+    ctx.emit(report.to_dict(), "\n".join(lines))
+    return EXIT_ERROR if report.errors else EXIT_OK
+
+
+def _audit(ctx: _Ctx) -> int:
+    a = ctx.args
+    if a.audit_command == "verify":
+        if a.file:
+            try:
+                with open(a.file, encoding="utf-8") as fh:
+                    report = audit_export.verify_jsonl(fh)
+            except OSError as exc:
+                raise _Usage(f"cannot read {a.file}: {exc}") from exc
+        else:
+            report = ctx.store().verify_audit()
+        data = {
+            "ok": report.ok,
+            "events": report.events,
+            "problems": report.problems,
+            "head": report.head,
+        }
+        ctx.emit(data, render.audit_report(report))
+        return EXIT_OK if report.ok else EXIT_ERROR
+    if a.output:
+        with Path(a.output).open("w", encoding="utf-8", newline="") as fh:
+            n = audit_export.export_audit(ctx.store(), fh, format=a.format, request_id=a.request)
+        msg = f"exported {n} audit events to {a.output}"
+        ctx.emit({"exported": n, "file": a.output}, msg)
+    else:
+        audit_export.export_audit(ctx.store(), ctx.out, format=a.format, request_id=a.request)
+    return EXIT_OK
+
+
+_COMMANDS: dict[str, Callable[[_Ctx], int]] = {
+    "pending": _pending,
+    "show": _show,
+    "approve": _decide,
+    "reject": _decide,
+    "edit": _decide,
+    "respond": _decide,
+    "sweep": _sweep,
+    "apply": _apply,
+    "reconcile": _reconcile,
+    "audit": _audit,
+}
+
+
+def _fail(ctx: _Ctx, code: int, err: BaseException, err_out: TextIO) -> int:
+    label = {EXIT_REFUSED: "refused", EXIT_USAGE: "usage error"}.get(code, "error")
+    err_out.write(f"hitl: {label}: {err}\n")
+    if ctx.json:
+        payload = {"error": type(err).__name__, "message": str(err), "exit_code": code}
+        for key in ("request_id", "decided_by", "status"):
+            if getattr(err, key, None) is not None:
+                payload[key] = getattr(err, key)
+        ctx.out.write(render.dumps(payload) + "\n")
+    return code
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """Run the CLI; returns the exit code (the console script exits with it)."""
+    out = out or sys.stdout
+    err_out = err or sys.stderr
+    args = build_parser().parse_args(argv)
+    ctx = _Ctx(args, out)
+    try:
+        return _COMMANDS[args.command](ctx)
+    except DecisionError as exc:
+        return _fail(ctx, EXIT_REFUSED, exc, err_out)
+    except (_Usage, ConfigurationError) as exc:
+        return _fail(ctx, EXIT_USAGE, exc, err_out)
+    except HitlError as exc:
+        return _fail(ctx, EXIT_ERROR, exc, err_out)
+    except KeyboardInterrupt:
+        return _fail(ctx, EXIT_ERROR, RuntimeError("interrupted"), err_out)
+    except Exception as exc:  # an unexpected failure: say what, keep the traceback opt-in
+        if os.environ.get("HITL_DEBUG"):
+            raise
+        return _fail(ctx, EXIT_ERROR, RuntimeError(f"{type(exc).__name__}: {exc}"), err_out)
+    finally:
+        ctx.close()
