@@ -34,11 +34,12 @@ from typing import Any, Literal, TypeVar, cast
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.errors import GraphInterrupt
 from langgraph.types import interrupt
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from .action import Action
 from .decisions import (
     Approve,
+    Decision,
     Edit,
     PendingAction,
     Reject,
@@ -67,6 +68,9 @@ logger = logging.getLogger("hitl_langgraph")
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
+
+_DECISION: TypeAdapter[Approve | Edit | Reject | Respond] = TypeAdapter(Decision)
+_DECISION_KEYS = frozenset({"type", "request_id", "digest", "message", "edited_action"})
 
 _STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}
 
@@ -365,12 +369,15 @@ class GateEngine:
                 request_id=it.request_id,
             )
         if stored is not None and stored.status != "pending":
-            recorded = (stored.decision or {}).get("type")
-            if recorded != d.type:
+            recorded = stored.decision or {}
+            same_edit = recorded.get("edited_action") == (
+                d.edited_action.model_dump() if isinstance(d, Edit) else None
+            )
+            if recorded.get("type") != d.type or not same_edit:
                 raise AlreadyDecided(
                     f"request {it.request_id} is already {stored.status}"
                     + (f" by {stored.decided_by}" if stored.decided_by else "")
-                    + f"; a {d.type!r} decision cannot replace it",
+                    + f"; a different {d.type!r} decision cannot replace it",
                     request_id=it.request_id,
                     status=stored.status,
                     decided_by=stored.decided_by,
@@ -450,7 +457,12 @@ class GateEngine:
         now = self.clock()
         decision = d.model_dump(exclude_none=True)
         stored = self._decide(it, d, decision, ctx, now)
-        decision = stored.decision or decision
+        if stored.decision:
+            # the recorded decision (e.g. by the inbox, with the reviewer's words) is applied
+            decision = stored.decision
+            d = _DECISION.validate_python(
+                {k: v for k, v in decision.items() if k in _DECISION_KEYS}
+            )
         if isinstance(d, Approve):
             # approving a follow-up of an edit runs the edited call
             edited = it.parent_request_id is not None

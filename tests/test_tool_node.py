@@ -469,3 +469,51 @@ def test_stream_and_async_paths(sqlite_store: Any) -> None:
 
     asyncio.run(run())
     assert ledger.count("transfer_funds") == 2
+
+
+def test_the_recorded_decision_is_what_gets_applied(sqlite_store: Any) -> None:
+    """A resume must match what the inbox recorded; the recorded words reach the model."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    ledger = Ledger()
+    first = tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"}))
+    app = build_bank_app(sqlite_store, InMemorySaver(), first, ledger)
+    cfg = thread()
+    intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
+    rid = intr.value["action_requests"][0]["request_id"]
+    recorded = {
+        "type": "edit",
+        "edited_action": {"name": "transfer_funds", "args": {"amount": 10, "to": "bob"}},
+    }
+    sqlite_store.update_request(
+        rid, expected_status="pending", status="edited", decision=recorded, decided_by="alice"
+    )
+    other = {
+        "type": "edit",
+        "edited_action": {"name": "transfer_funds", "args": {"amount": 9_999, "to": "eve"}},
+    }
+    with pytest.raises(AlreadyDecided, match="different 'edit'"):
+        app.invoke(Command(resume={intr.id: other}), cfg)
+    assert ledger.entries == []
+    app.invoke(Command(resume={intr.id: recorded}), cfg)
+    assert ledger.entries == [("transfer_funds", {"amount": 10, "to": "bob"})]
+
+
+def test_recorded_reject_message_reaches_the_model(sqlite_store: Any) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    ledger = Ledger()
+    first = tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"}))
+    app = build_bank_app(sqlite_store, InMemorySaver(), first, ledger)
+    cfg = thread()
+    intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
+    rid = intr.value["action_requests"][0]["request_id"]
+    sqlite_store.update_request(
+        rid,
+        expected_status="pending",
+        status="rejected",
+        decision={"type": "reject", "message": "account frozen"},
+        decided_by="alice",
+    )
+    out = app.invoke(Command(resume={intr.id: {"type": "reject"}}), cfg)
+    assert "account frozen" in tool_messages(out)[0].content and ledger.entries == []
