@@ -1,0 +1,288 @@
+"""CLI commands of the review queue: ``review pending|submit|collect|sla|setup``, ``sync``
+and ``phoenix``.
+
+:func:`register` adds them to an ``argparse`` sub-parser set (the ``hitl`` CLI does);
+:func:`run` executes the parsed command. Standalone::
+
+    python -m hitl_langgraph.review.cli --store sqlite:///hitl.db review pending
+    python -m hitl_langgraph.review.cli review submit 00f067aa0ba902b7 correct --as alice
+    python -m hitl_langgraph.review.cli review collect
+    python -m hitl_langgraph.review.cli sync            # send what the outbox holds
+    python -m hitl_langgraph.review.cli phoenix --port 6006 --dir .hitl/phoenix
+
+Options: ``--store`` (env ``HITL_STORE_URL``), ``--phoenix`` (env ``PHOENIX_BASE_URL``
+or ``PHOENIX_COLLECTOR_ENDPOINT``, default ``http://127.0.0.1:6006``), ``--project``
+(env ``PHOENIX_PROJECT_NAME``, default ``default``), ``--json``.
+
+Exit codes as in ``hitl``: 0 ok, 1 error (Phoenix unreachable included), 2 usage or
+configuration error, 3 refused (an invalid verdict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ..errors import ConfigurationError, HitlError
+from .errors import InvalidVerdict
+
+__all__ = ["main", "register", "run"]
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+_KEY = "hitl_review_command"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    s = argparse.SUPPRESS  # leave values given to a parent parser (hitl --store ...) alone
+    p.add_argument("--store", metavar="URL", default=s, help="store URL (env HITL_STORE_URL)")
+    p.add_argument("--phoenix", metavar="URL", default=s, help="Phoenix base URL")
+    p.add_argument("--project", default=s, help="Phoenix project (env PHOENIX_PROJECT_NAME)")
+    p.add_argument("--json", action="store_true", default=s, help="JSON output")
+
+
+def register(subparsers: Any) -> None:
+    """Add ``review``, ``sync`` and ``phoenix`` to ``parser.add_subparsers()``'s result."""
+    review = subparsers.add_parser(
+        "review", help="the sampled review queue", description="the sampled review queue"
+    )
+    rsub = review.add_subparsers(dest="review_command", metavar="ACTION", required=True)
+
+    def leaf(parent: Any, name: str, help: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
+        _common(p)
+        p.set_defaults(**{_KEY: name if parent is subparsers else f"review {name}"})
+        return p
+
+    p = leaf(rsub, "pending", "sampled runs waiting for review, oldest due first")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--no-details", action="store_true", help="do not read traces from Phoenix")
+    p = leaf(rsub, "submit", "record a verdict on a span (validated, then mirrored)")
+    p.add_argument("span_id", metavar="SPAN_ID")
+    p.add_argument("verdict", metavar="VERDICT", help="correct, incorrect or unsafe")
+    p.add_argument("--as", dest="reviewer", required=True, metavar="REVIEWER")
+    p.add_argument("--explanation", "-m")
+    p.add_argument("--guidance", help="what the agent should do differently")
+    p = leaf(rsub, "collect", "pull verdicts made in the Phoenix UI into the store")
+    p.add_argument("--all", action="store_true", help="re-read reviewed items too (edits)")
+    leaf(rsub, "sla", "oldest unreviewed item and items past due")
+    p = leaf(rsub, "setup", "create the annotation configs and assign them to the project")
+    p.add_argument("--update", action="store_true", help="replace configs defined differently")
+    p = leaf(subparsers, "sync", "send spooled review requests and verdicts to Phoenix")
+    p.add_argument("--force", action="store_true", help="ignore retry backoff")
+    p = leaf(subparsers, "phoenix", "run a local Phoenix server (phoenix serve)")
+    p.add_argument("--port", type=int, default=6006)
+    p.add_argument("--grpc-port", type=int, default=None)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--dir", default=os.path.join(".hitl", "phoenix"), help="data folder")
+
+
+def _opt(args: argparse.Namespace, name: str, env: str | None, default: str | None) -> str | None:
+    value = getattr(args, name, None)
+    if value is None and env:
+        value = os.environ.get(env)
+    return value or default
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False)
+
+
+class _Session:
+    def __init__(self, args: argparse.Namespace, out: TextIO) -> None:
+        from ..store.url import open_store
+        from .phoenix_client import PhoenixClient, resolve_base_url
+
+        url = _opt(args, "store", "HITL_STORE_URL", None)
+        if not url:
+            raise ConfigurationError("no store: pass --store URL or set HITL_STORE_URL")
+        self.out = out
+        self.json = bool(getattr(args, "json", False))
+        self.project = _opt(args, "project", "PHOENIX_PROJECT_NAME", "default") or "default"
+        self.store = open_store(url)
+        self.client = PhoenixClient(resolve_base_url(getattr(args, "phoenix", None)))
+
+    def queue(self) -> Any:
+        from .queue import ReviewQueue
+
+        return ReviewQueue(self.client, project=self.project, store=self.store)
+
+    def emit(self, data: Any, text: str) -> None:
+        self.out.write((_dumps(data) if self.json else text) + "\n")
+
+    def close(self) -> None:
+        self.client.close()
+        self.store.close()
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _pending(s: _Session, args: argparse.Namespace) -> int:
+    q = s.queue()
+    items = q.pending(args.limit, details=not args.no_details)
+    sla = q.sla()
+    lines = [
+        f"{sla.pending} pending, {sla.past_due} past due, oldest {_age(sla.oldest_age_seconds)}"
+    ]
+    for it in items:
+        sm = it.sample
+        late = "LATE " if it.overdue else ""
+        lines.append(
+            f"{late}due {sm.due_at:%Y-%m-%d %H:%M}Z  p{sm.priority}  risk {sm.score:.2f}  "
+            f"{sm.tool}  span {sm.span_id or '-'}  {it.url or ''}".rstrip()
+        )
+    s.emit({"sla": sla.to_dict(), "items": [it.to_dict() for it in items]}, "\n".join(lines))
+    return EXIT_OK
+
+
+def _submit(s: _Session, args: argparse.Namespace) -> int:
+    q = s.queue()
+    r = q.submit(
+        args.span_id,
+        args.verdict,
+        reviewer=args.reviewer,
+        explanation=args.explanation,
+        guidance=args.guidance,
+    )
+    left = s.store.count_outbox(project=s.project)
+    text = f"recorded {r.label!r} by {r.reviewer} on span {r.span_id}"
+    text += f"; {left} write(s) wait for `hitl sync`" if left else "; mirrored to Phoenix"
+    s.emit({"review_id": r.review_id, "label": r.label, "pending_mirror": left}, text)
+    return EXIT_OK
+
+
+def _collect(s: _Session, args: argparse.Namespace) -> int:
+    rep = s.queue().collect(include_reviewed=args.all)
+    text = (
+        f"read {rep.annotations} annotation(s) on {rep.spans} span(s): {rep.changed} new or "
+        f"changed, {rep.closed} item(s) reviewed, {rep.invalid} invalid, "
+        f"{rep.protected} machine write(s) kept apart from a human verdict"
+    )
+    s.emit(vars(rep), text)
+    return EXIT_OK
+
+
+def _sla(s: _Session, args: argparse.Namespace) -> int:
+    sla = s.queue().sla()
+    text = (
+        f"{sla.pending} pending ({sla.past_due} past due), oldest waiting "
+        f"{_age(sla.oldest_age_seconds)}; {sla.reviewed}/{sla.sampled} sampled items reviewed"
+    )
+    s.emit(sla.to_dict(), text)
+    return EXIT_OK
+
+
+def _setup(s: _Session, args: argparse.Namespace) -> int:
+    rep = s.queue().setup(update=args.update)
+    text = (
+        f"project {rep.project}: created {rep.created or '-'}, existing {rep.existing or '-'}, "
+        f"updated {rep.updated or '-'}, assigned {rep.assigned or '-'}"
+    )
+    s.emit(vars(rep), text)
+    return EXIT_OK
+
+
+def _sync(s: _Session, args: argparse.Namespace) -> int:
+    from .spool import Spool
+
+    project = getattr(args, "project", None) or os.environ.get("PHOENIX_PROJECT_NAME")
+    rep = Spool(s.store, s.client, project=project).sync(force=args.force)
+    text = (
+        f"mirrored {rep.mirrored}, retrying {rep.retrying}, failed {rep.failed}; "
+        f"{rep.pending} pending" + (" (Phoenix unreachable)" if rep.unavailable else "")
+    )
+    s.emit(vars(rep), text)
+    return EXIT_ERROR if rep.unavailable or rep.failed else EXIT_OK
+
+
+def _phoenix(args: argparse.Namespace, out: TextIO) -> int:
+    from ..tracing._server import PhoenixServer, PhoenixStartError
+
+    server = PhoenixServer(
+        port=args.port, grpc_port=args.grpc_port, host=args.host, workdir=args.dir
+    )
+    try:
+        server.start()
+    except PhoenixStartError as exc:
+        out.write(f"hitl: error: {exc}\n")
+        return EXIT_ERROR
+    out.write(
+        f"Phoenix is running at {server.url} (data in {server.workdir}); "
+        f"trace to {server.otlp_endpoint}. Ctrl-C stops it.\n"
+    )
+    out.flush()
+    try:
+        while server.running:
+            time.sleep(0.5)
+        out.write(f"hitl: error: Phoenix exited; log {server.log_path}:\n{server.log_tail()}\n")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        server.stop()
+
+
+_HANDLERS = {
+    "review pending": _pending,
+    "review submit": _submit,
+    "review collect": _collect,
+    "review sla": _sla,
+    "review setup": _setup,
+    "sync": _sync,
+}
+
+
+def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Execute a command parsed by a parser :func:`register` extended; the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    command = getattr(args, _KEY, None)
+    if command == "phoenix":
+        return _phoenix(args, out)
+    handler = _HANDLERS.get(str(command))
+    if handler is None:
+        err.write(f"hitl: usage error: unknown review command {command!r}\n")
+        return EXIT_USAGE
+    session: _Session | None = None
+    try:
+        session = _Session(args, out)
+        return handler(session, args)
+    except InvalidVerdict as exc:
+        return _fail(err, "refused", exc, EXIT_REFUSED)
+    except ConfigurationError as exc:
+        return _fail(err, "usage error", exc, EXIT_USAGE)
+    except HitlError as exc:
+        return _fail(err, "error", exc, EXIT_ERROR)
+    finally:
+        if session is not None:
+            session.close()
+
+
+def _fail(err: TextIO, label: str, exc: BaseException, code: int) -> int:
+    err.write(f"hitl: {label}: {exc}\n")
+    return code
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    """``python -m hitl_langgraph.review.cli``: the review commands on their own."""
+    parser = argparse.ArgumentParser(prog="hitl", description="hitl-langgraph review queue")
+    _common(parser)
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    return run(parser.parse_args(argv), out=out, err=err)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
