@@ -44,17 +44,13 @@ def lifecycle(store: Any) -> tuple[Any, list[str]]:
 
 def test_every_step_is_in_the_chain_and_it_verifies(store: Any) -> None:
     inbox, (a, b, c) = lifecycle(store)
-    assert [e.event for e in inbox.history(a)] == [
-        "requested", "refused", "decided", "executed", "applied",
-    ]
-    assert [e.event for e in inbox.history(b)] == ["requested", "decided", "applied"]
-    assert [e.event for e in inbox.history(c)] == [
-        "requested", "approval", "decided", "executed", "applied",
-    ]
+    assert [e.event for e in inbox.history(a)] == ["requested", "refused", "decided", "executed"]
+    assert [e.event for e in inbox.history(b)] == ["requested", "decided"]
+    assert [e.event for e in inbox.history(c)] == ["requested", "approval", "decided", "executed"]
     report = store.verify_audit()
-    assert report.ok and report.events == 13 and not report.problems
+    assert report.ok and report.events == 10 and not report.problems
     seqs = [e.seq for e in store.list_audit()]
-    assert seqs == list(range(1, 14))
+    assert seqs == list(range(1, 11))
 
 
 def test_an_edited_row_is_detected_in_memory() -> None:
@@ -103,7 +99,7 @@ def test_tampering_with_the_sqlite_file_is_detected(tmp_path: Path, attack: str)
 def test_export_has_the_fields_a_compliance_officer_needs(store: Any) -> None:
     inbox, (a, b, c) = lifecycle(store)
     buf = io.StringIO()
-    assert export_audit(store, buf, format="csv") == 13
+    assert export_audit(store, buf, format="csv") == 10
     rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
     assert list(rows[0]) == [*COLUMNS, "data"]
     by = {(r["request_id"], r["event"]): r for r in rows}
@@ -125,9 +121,7 @@ def test_export_has_the_fields_a_compliance_officer_needs(store: Any) -> None:
     buf = io.StringIO()
     export_audit(store, buf, format="jsonl", request_id=c)
     lines = buf.getvalue().splitlines()
-    assert [json.loads(x)["event"] for x in lines] == [
-        "requested", "approval", "decided", "executed", "applied",
-    ]
+    assert [json.loads(x)["event"] for x in lines] == ["requested", "approval", "decided", "executed"]
     with pytest.raises(Exception, match="jsonl' or 'csv"):
         export_audit(store, io.StringIO(), format="xml")
 
@@ -138,7 +132,7 @@ def test_an_exported_jsonl_file_verifies_on_its_own(tmp_path: Path) -> None:
     buf = io.StringIO()
     export_audit(store, buf)
     lines = buf.getvalue().splitlines()
-    assert verify_jsonl(lines).ok and verify_jsonl(lines).events == 13
+    assert verify_jsonl(lines).ok and verify_jsonl(lines).events == 10
     assert verify_jsonl(lines).head == store.verify_audit().head
     dropped = verify_jsonl(lines[:3] + lines[4:])
     assert not dropped.ok and any("missing" in p for p in dropped.problems)

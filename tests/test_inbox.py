@@ -74,7 +74,8 @@ def test_approve_records_resumes_and_runs_once(store: Any) -> None:
     assert d.actor == "alice" and d.data["reviewer_roles"] == ["finance"]
     assert d.data["reason"] == "invoice 42 checked" and d.data["digest"] == rec.digest
     assert d.data["policy_version"] == rec.policy_version and d.data["requester"] == "carol"
-    assert [e.event for e in inbox.history(rid)] == ["requested", "decided", "executed", "applied"]
+    assert [e.event for e in inbox.history(rid)] == ["requested", "decided", "executed"]
+    assert d.data["resumer"] == inbox.worker_id  # recorded and resumed by this inbox
     with pytest.raises(AlreadyDecided, match="already approved by alice") as exc:
         inbox.approve(rid, reviewer=BOB)
     assert exc.value.decided_by == "alice" and exc.value.status == "approved"
@@ -371,3 +372,58 @@ def test_async_twins(mem: MemoryStore) -> None:
         ("transfer_funds", {"amount": 8_000, "to": "bob"}),
         ("transfer_funds", {"amount": 9_000, "to": "bob"}),
     ]
+
+
+class FlakyGraph(CountingGraph):
+    """A graph whose next ``invoke`` fails (a database outage during the resume)."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app)
+        self.fail_next = True
+
+    def invoke(self, *a: Any, **k: Any) -> Any:
+        if self.fail_next:
+            self.fail_next = False
+            raise RuntimeError("checkpointer unavailable")
+        return self.app.invoke(*a, **k)
+
+
+def test_a_failed_resume_is_handed_over_to_workers(mem: MemoryStore) -> None:
+    ledger = MemLedger()
+    app = build_app(mem, InMemorySaver(), ledger, transfer())
+    cfg, _, rid = interrupted(app)
+    with pytest.raises(RuntimeError, match="checkpointer unavailable"):
+        Inbox(mem, FlakyGraph(app)).approve(rid, reviewer=ALICE)
+    rec = mem.get_request(rid)
+    assert rec is not None and rec.status == "approved" and "resume" not in rec.metadata
+    assert ledger.entries == [] and app.get_state(cfg).interrupts  # recorded, not applied
+    assert Inbox(mem, app).apply_decided().applied == [rid]
+    assert ledger.count("transfer_funds") == 1
+
+
+def test_a_crashed_resumer_is_taken_over_once_its_marker_is_stale(mem: MemoryStore) -> None:
+    from hitl_langgraph.testing import FrozenClock
+
+    clock = FrozenClock()
+    ledger = MemLedger()
+    app = build_app(mem, InMemorySaver(), ledger, transfer())
+    # two decisions recorded by an inbox (with a graph) that died before resuming one
+    # of them; the other it resumed, then died
+    (cfg1, _, died), (cfg2, _, done) = interrupted(app), interrupted(app)
+    for rid in (died, done):
+        Inbox(mem).approve(rid, reviewer=ALICE)
+        marker = {"resume": {"by": "inbox:dead", "at": clock.now.isoformat()}}
+        mem.update_request(rid, metadata=marker)
+    app.invoke(Command(resume={app.get_state(cfg2).interrupts[0].id: {"type": "approve"}}), cfg2)
+    assert ledger.count("transfer_funds") == 1
+    worker = Inbox(mem, app, clock=clock)
+    assert worker.apply_decided().applied == []  # fresh markers: their inbox is on it
+    clock.advance(minutes=4)
+    assert worker.apply_decided().applied == []
+    clock.advance(minutes=2)  # past stale_after (5 min)
+    report = worker.apply_decided()
+    assert report.applied == [died] and report.not_pending == []
+    assert ledger.count("transfer_funds") == 2 and not app.get_state(cfg1).interrupts
+    claim = mem.get_execution(f"resume:{done}")
+    assert claim is not None and claim.state == "done"  # checked once, remembered
+    assert Inbox(mem, app, clock=clock).apply_decided().applied == []

@@ -26,6 +26,7 @@ __all__ = [
     "DECIDED_STATUSES",
     "DECISION_ADAPTER",
     "MAX_LIMIT",
+    "RESUME_MARK",
     "STATUS_OF",
     "Committed",
     "InboxBase",
@@ -39,6 +40,8 @@ DECIDED_STATUSES: tuple[str, ...] = ("approved", "edited", "rejected", "responde
 STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}
 DECISION_ADAPTER = TypeAdapter(Decision)
 MAX_LIMIT = 1000
+RESUME_MARK = "resume"
+"""``metadata`` key of the resume marker: the inbox resuming a decision it recorded."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class Committed:
     outcome: str  # "final", "partial", "objection"
     approvals: int
     reviewer: Reviewer
+    resumer: bool = False
+    """This commit wrote the resume marker: this inbox, and no one else, resumes it."""
 
 
 class InboxBase:
@@ -78,6 +83,13 @@ class InboxBase:
     stale_after: timedelta
     _audit_seq: int
     _queue: OrderedDict[str, None]
+    _watch: dict[str, datetime]
+
+    def _marked(self, metadata: Mapping[str, Any], at: datetime) -> dict[str, Any]:
+        """``metadata`` plus this inbox's resume marker (when it holds a graph)."""
+        if self.graph is None:
+            return dict(metadata)
+        return {**metadata, RESUME_MARK: {"by": self.worker_id, "at": at.isoformat()}}
 
     def _require_graph(self, what: str) -> Any:
         if self.graph is None:

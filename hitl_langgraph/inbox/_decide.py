@@ -218,6 +218,8 @@ class DecideMixin(InboxBase):
         }
         if approvals is not None:
             data["approvals"] = approvals
+        if event == "decided":
+            data["resumer"] = self.worker_id if self.graph is not None else None
         return AuditEvent(
             event=event,
             at=prep.at,
@@ -250,6 +252,7 @@ class DecideMixin(InboxBase):
                 decided_at=prep.at,
                 updated_at=prep.at,
                 approvals=approvals,
+                metadata=self._marked(rec.metadata, prep.at),
                 audit=self._decided_audit(prep, "decided"),
             )
         except AlreadyDecided as exc:
@@ -261,7 +264,9 @@ class DecideMixin(InboxBase):
             self._refused(rec, prep.reviewer, kind, err, prep.at)
             raise
         self._notify("decided", updated, prep.at, decision=kind, reviewer=prep.reviewer)
-        return Committed(updated, kind, "final", len(updated.approvals), prep.reviewer)
+        return Committed(
+            updated, kind, "final", len(updated.approvals), prep.reviewer, self.graph is not None
+        )
 
     def _commit_vote(self, prep: Prepared) -> Committed:
         rec, n = prep.record, prep.record.quorum
@@ -317,7 +322,7 @@ class DecideMixin(InboxBase):
             current = self.store.get_request(rec.request_id) or rec
             raise self._already(current, "approve")
         self._notify("decided", final, prep.at, decision="approve", reviewer=prep.reviewer)
-        return Committed(final, "approve", "final", n, prep.reviewer)
+        return Committed(final, "approve", "final", n, prep.reviewer, self.graph is not None)
 
     def _complete_for_crashed_closer(
         self, prep: Prepared, approvals: list[dict[str, Any]]
@@ -339,7 +344,7 @@ class DecideMixin(InboxBase):
         if done is None:
             return None
         self._notify("decided", done, prep.at, decision="approve", reviewer=closer)
-        return Committed(done, "approve", "final", n, closer)
+        return Committed(done, "approve", "final", n, closer, self.graph is not None)
 
     def _complete_quorum(
         self, prep: Prepared, approvals: list[dict[str, Any]]
@@ -355,6 +360,7 @@ class DecideMixin(InboxBase):
                 decided_at=prep.at,
                 updated_at=prep.at,
                 approvals=approvals,
+                metadata=self._marked(prep.record.metadata, prep.at),
                 audit=self._decided_audit(prep, "decided", approvals=approvals),
             )
         except AlreadyDecided:

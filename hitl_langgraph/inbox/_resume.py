@@ -1,15 +1,30 @@
-"""Resuming threads with recorded decisions, exactly once (direct and split mode)."""
+"""Resuming threads with recorded decisions, exactly once (direct and split mode).
+
+Who resumes a decided request:
+
+* **Direct** (an inbox holding the graph records the decision): the compare-and-set
+  that records the decision also writes a *resume marker* (``metadata["resume"]``:
+  which inbox, when), so the winner of the race is the one resumer, at no extra write.
+  A resume that raises or does not take clears the marker (hands it over to workers).
+* **Split** (recorded without a graph, or handed over): workers polling
+  :meth:`~hitl_langgraph.inbox.Inbox.apply_decided` claim ``resume:<request_id>`` in the
+  execution journal; exactly one claim succeeds across threads and processes.
+* A marker older than ``stale_after`` means its inbox crashed mid-resume: a worker then
+  reads the thread; if the interrupt is gone the resume happened (recorded as a
+  ``done`` claim so nobody checks again), otherwise the worker claims and resumes it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 from typing import Any
 
 from ..errors import AlreadyDecided, DecisionError
 from ..store.base import RequestFilter
 from ..store.records import ApprovalRecord, AuditEvent
-from ._base import DECIDED_STATUSES, MAX_LIMIT, Committed, InboxBase
+from ._base import DECIDED_STATUSES, MAX_LIMIT, RESUME_MARK, Committed, InboxBase
 from ._graph import asks_for, find_interrupt, not_pending, resume_command, resume_key, thread_config
 from .results import ApplyReport, DecisionResult
 
@@ -19,12 +34,24 @@ logger = logging.getLogger("hitl_langgraph.inbox")
 
 
 class ResumeMixin(InboxBase):
-    """Claims ``resume:<request_id>``, resumes the thread, marks it applied or reverts."""
+    """Resumes threads, hands failed resumes over to workers, applies recorded decisions."""
 
+    # -- bookkeeping -----------------------------------------------------------------
     def _claim(self, rec: ApprovalRecord) -> bool:
         return self.store.claim_execution(
             resume_key(rec.request_id), worker=self.worker_id, at=self.clock()
         )
+
+    def _marked_fresh(self, rec: ApprovalRecord, now: datetime) -> datetime | None:
+        """When the resume marker of ``rec`` goes stale, if it is fresh; else ``None``."""
+        mark = rec.metadata.get(RESUME_MARK)
+        if not isinstance(mark, dict):
+            return None
+        try:
+            due = datetime.fromisoformat(str(mark.get("at"))) + self.stale_after
+        except ValueError:
+            return None
+        return due if now < due else None
 
     def _applied(self, rec: ApprovalRecord, actor: str) -> None:
         now = self.clock()
@@ -46,8 +73,9 @@ class ResumeMixin(InboxBase):
             ),
         )
 
-    def _not_applicable(self, rec: ApprovalRecord, err: DecisionError) -> None:
+    def _not_applicable(self, rec: ApprovalRecord, state: Any) -> None:
         now = self.clock()
+        err = not_pending(state, rec)
         self.store.finish_execution(
             resume_key(rec.request_id),
             state="failed",
@@ -62,6 +90,18 @@ class ResumeMixin(InboxBase):
                 data={"error": type(err).__name__, "message": str(err)},
             ),
         )
+
+    def _hand_over(self, rec: ApprovalRecord, why: str) -> None:
+        """This inbox could not complete its resume: let workers do it (best effort)."""
+        logger.warning("resume of %s handed over to apply_decided(): %s", rec.request_id, why)
+        self._queue[rec.request_id] = None
+        meta = {k: v for k, v in rec.metadata.items() if k != RESUME_MARK}
+        try:
+            self.store.update_request(
+                rec.request_id, expected_status=rec.status, metadata=meta, updated_at=self.clock()
+            )
+        except Exception:
+            logger.exception("could not clear the resume marker of %s", rec.request_id)
 
     def _revert(self, rec: ApprovalRecord, err: DecisionError) -> None:
         """The graph refused a recorded decision: set the request back to pending."""
@@ -78,6 +118,7 @@ class ResumeMixin(InboxBase):
                 decided_by=None,
                 decided_at=None,
                 approvals=[],
+                metadata={k: v for k, v in rec.metadata.items() if k != RESUME_MARK},
                 updated_at=now,
                 audit=AuditEvent(
                     event="reverted",
@@ -104,22 +145,10 @@ class ResumeMixin(InboxBase):
         )
         return tuple(r for r in rows if r.parent_request_id == rec.request_id)
 
-    def _settle(self, rec: ApprovalRecord, output: Any, actor: str) -> bool:
-        """After a resume: mark it applied, or release the claim if it did not take."""
-        if asks_for(output, rec.request_id):
-            logger.warning(
-                "resume of %s did not consume its decision (the interrupt is still asking); "
-                "released the claim so apply_decided() retries",
-                rec.request_id,
-            )
-            self.store.release_execution(resume_key(rec.request_id))
-            return False
-        self._applied(rec, actor)
-        return True
-
+    # -- direct mode -----------------------------------------------------------------
     def _resume_decided(self, done: Committed, iid: str) -> DecisionResult:
         rec = done.record
-        if not self._claim(rec):
+        if not done.resumer:  # another reviewer's commit owns the resume
             return self._result(done)
         cfg = thread_config(rec, self.resume_config, reviewer=done.reviewer.id)
         try:
@@ -127,16 +156,17 @@ class ResumeMixin(InboxBase):
         except DecisionError as err:
             self._revert(rec, err)
             raise
-        except BaseException:
-            self.store.release_execution(resume_key(rec.request_id))
+        except BaseException as exc:
+            self._hand_over(rec, f"{type(exc).__name__}: {exc}")
             raise
-        if not self._settle(rec, output, done.reviewer.id):
+        if asks_for(output, rec.request_id):
+            self._hand_over(rec, "the resume did not consume the decision")
             return self._result(done, output=output)
         return self._result(done, "resumed", output, self._follow_ups(rec))
 
     async def _aresume_decided(self, done: Committed, iid: str) -> DecisionResult:
         rec = done.record
-        if not await asyncio.to_thread(self._claim, rec):
+        if not done.resumer:
             return self._result(done)
         cfg = thread_config(rec, self.resume_config, reviewer=done.reviewer.id)
         try:
@@ -144,15 +174,22 @@ class ResumeMixin(InboxBase):
         except DecisionError as err:
             await asyncio.to_thread(self._revert, rec, err)
             raise
-        except BaseException:
-            await asyncio.to_thread(self.store.release_execution, resume_key(rec.request_id))
+        except BaseException as exc:
+            await asyncio.to_thread(self._hand_over, rec, f"{type(exc).__name__}: {exc}")
             raise
-        if not await asyncio.to_thread(self._settle, rec, output, done.reviewer.id):
+        if asks_for(output, rec.request_id):
+            await asyncio.to_thread(self._hand_over, rec, "the resume did not consume it")
             return self._result(done, output=output)
         follow = await asyncio.to_thread(self._follow_ups, rec)
         return self._result(done, "resumed", output, follow)
 
+    # -- split mode ------------------------------------------------------------------
     def _candidates(self, limit: int) -> list[str]:
+        now = self.clock()
+        for rid, due in list(self._watch.items()):
+            if due <= now:
+                del self._watch[rid]
+                self._queue[rid] = None
         while len(self._queue) < limit:
             events = self.store.list_audit(after_seq=self._audit_seq, limit=500)
             for ev in events:
@@ -169,80 +206,94 @@ class ResumeMixin(InboxBase):
             out.append(rid)
         return out
 
-    def _apply_one(self, rid: str, report: ApplyReport, actor: str) -> None:
-        graph = self._require_graph("apply_decided()")
+    def _triage(self, rid: str) -> ApprovalRecord | None:
+        """The request if this worker should claim it now (else ``None``, maybe watched)."""
         rec = self.store.get_request(rid)
         if rec is None or rec.status not in DECIDED_STATUSES:
-            return
-        if self.store.get_execution(resume_key(rid)) is not None or not self._claim(rec):
-            return  # another worker has it (or had it)
-        cfg = thread_config(rec, self.resume_config, reviewer=actor)
-        state = graph.get_state(cfg)
+            return None
+        if self.store.get_execution(resume_key(rid)) is not None:
+            return None  # claimed (or applied) by a worker
+        due = self._marked_fresh(rec, self.clock())
+        if due is not None:
+            self._watch[rid] = due  # its inbox is resuming it; look again once stale
+            return None
+        return rec if self._claim(rec) else None
+
+    def _after_claim(self, rec: ApprovalRecord, state: Any, report: ApplyReport) -> str | None:
+        """The interrupt to resume, or ``None`` (and the claim settled) if there is none."""
         iid = find_interrupt(state, rec)
+        if iid is not None:
+            return iid
+        if RESUME_MARK in rec.metadata:  # its inbox did resume it before the marker aged
+            self.store.finish_execution(resume_key(rec.request_id), state="done", at=self.clock())
+        else:
+            self._not_applicable(rec, state)
+            report.not_pending.append(rec.request_id)
+        return None
+
+    def _settle(self, rec: ApprovalRecord, output: Any, actor: str, report: ApplyReport) -> None:
+        if asks_for(output, rec.request_id):
+            self.store.release_execution(resume_key(rec.request_id))
+            self._queue[rec.request_id] = None
+            report.errors[rec.request_id] = "the resume did not consume the decision; will retry"
+            return
+        self._applied(rec, actor)
+        report.applied.append(rec.request_id)
+        report.outputs[rec.request_id] = output
+
+    def _failed(self, rec: ApprovalRecord, exc: BaseException, report: ApplyReport) -> None:
+        if isinstance(exc, DecisionError):
+            self._revert(rec, exc)
+            report.reverted.append(rec.request_id)
+            return
+        self.store.release_execution(resume_key(rec.request_id))
+        self._queue[rec.request_id] = None
+        report.errors[rec.request_id] = f"{type(exc).__name__}: {exc}"
+
+    def _apply_one(self, rid: str, report: ApplyReport, actor: str) -> None:
+        graph = self._require_graph("apply_decided()")
+        rec = self._triage(rid)
+        if rec is None:
+            return
+        cfg = thread_config(rec, self.resume_config, reviewer=actor)
+        iid = self._after_claim(rec, graph.get_state(cfg), report)
         if iid is None:
-            self._not_applicable(rec, not_pending(state, rec))
-            report.not_pending.append(rid)
             return
         try:
             output = graph.invoke(resume_command(iid, rec.decision or {}), cfg)
-        except DecisionError as err:
-            self._revert(rec, err)
-            report.reverted.append(rid)
-            return
         except Exception as exc:
-            self.store.release_execution(resume_key(rid))
-            self._queue[rid] = None
-            report.errors[rid] = f"{type(exc).__name__}: {exc}"
+            self._failed(rec, exc, report)
             return
-        if self._settle(rec, output, actor):
-            report.applied.append(rid)
-            report.outputs[rid] = output
-        else:
-            self._queue[rid] = None
+        self._settle(rec, output, actor, report)
 
     async def _aapply_one(self, rid: str, report: ApplyReport, actor: str) -> None:
         graph = self._require_graph("aapply_decided()")
-        rec = await asyncio.to_thread(self.store.get_request, rid)
-        if rec is None or rec.status not in DECIDED_STATUSES:
-            return
-        claimed = await asyncio.to_thread(
-            lambda: self.store.get_execution(resume_key(rid)) is None and self._claim(rec)
-        )
-        if not claimed:
+        rec = await asyncio.to_thread(self._triage, rid)
+        if rec is None:
             return
         cfg = thread_config(rec, self.resume_config, reviewer=actor)
         state = await graph.aget_state(cfg)
-        iid = find_interrupt(state, rec)
+        iid = await asyncio.to_thread(self._after_claim, rec, state, report)
         if iid is None:
-            await asyncio.to_thread(self._not_applicable, rec, not_pending(state, rec))
-            report.not_pending.append(rid)
             return
         try:
             output = await graph.ainvoke(resume_command(iid, rec.decision or {}), cfg)
-        except DecisionError as err:
-            await asyncio.to_thread(self._revert, rec, err)
-            report.reverted.append(rid)
-            return
         except Exception as exc:
-            await asyncio.to_thread(self.store.release_execution, resume_key(rid))
-            self._queue[rid] = None
-            report.errors[rid] = f"{type(exc).__name__}: {exc}"
+            await asyncio.to_thread(self._failed, rec, exc, report)
             return
-        if await asyncio.to_thread(self._settle, rec, output, actor):
-            report.applied.append(rid)
-            report.outputs[rid] = output
-        else:
-            self._queue[rid] = None
+        await asyncio.to_thread(self._settle, rec, output, actor, report)
 
     def apply_decided(self, *, limit: int = 100) -> ApplyReport:
-        """Resume the threads of decisions recorded elsewhere (split mode), each once.
+        """Resume the threads of decisions recorded without a graph (split mode), each once.
 
         Finds decisions through the audit trail (new ``decided``/``expired`` events of the
         inbox and sweeper since this inbox last looked; the first call reads the trail
         from the start), claims ``resume:<request_id>`` in the execution journal (exactly
-        one worker wins, across processes) and resumes. A request whose thread no longer
-        waits for it is reported in ``not_pending``; a resume that raises is released and
-        retried on a later call. Run it in a loop in every worker holding the graph.
+        one worker wins, across processes) and resumes. Decisions an inbox with a graph is
+        resuming itself are skipped, and looked at again once their marker is
+        ``stale_after`` old (that inbox crashed). A request whose thread no longer waits
+        for it is reported in ``not_pending``; a resume that raises is released and retried
+        on a later call. Run it in a loop in every worker holding the graph.
         """
         self._require_graph("apply_decided()")
         report = ApplyReport()
@@ -257,3 +308,49 @@ class ResumeMixin(InboxBase):
         for rid in await asyncio.to_thread(self._candidates, limit):
             await self._aapply_one(rid, report, self.worker_id)
         return report
+
+    # -- resuming a request this inbox just decided itself (expiry) ---------------------
+    def _resume_owned(self, rec: ApprovalRecord, actor: str) -> tuple[bool, Any]:
+        """Resume ``rec`` whose marker this inbox wrote; ``(resumed, output)``."""
+        graph = self._require_graph("resuming")
+        cfg = thread_config(rec, self.resume_config, reviewer=actor)
+        iid = find_interrupt(graph.get_state(cfg), rec)
+        if iid is None:
+            self._hand_over(rec, "its thread does not wait for it")
+            return False, None
+        try:
+            output = graph.invoke(resume_command(iid, rec.decision or {}), cfg)
+        except DecisionError as err:
+            self._revert(rec, err)
+            return False, None
+        except Exception as exc:
+            self._hand_over(rec, f"{type(exc).__name__}: {exc}")
+            return False, None
+        if asks_for(output, rec.request_id):
+            self._hand_over(rec, "the resume did not consume the decision")
+            return False, output
+        return True, output
+
+    async def _aresume_owned(self, rec: ApprovalRecord, actor: str) -> tuple[bool, Any]:
+        graph = self._require_graph("resuming")
+        cfg = thread_config(rec, self.resume_config, reviewer=actor)
+        iid = find_interrupt(await graph.aget_state(cfg), rec)
+
+        async def hand_over(why: str) -> None:
+            await asyncio.to_thread(self._hand_over, rec, why)
+
+        if iid is None:
+            await hand_over("its thread does not wait for it")
+            return False, None
+        try:
+            output = await graph.ainvoke(resume_command(iid, rec.decision or {}), cfg)
+        except DecisionError as err:
+            await asyncio.to_thread(self._revert, rec, err)
+            return False, None
+        except Exception as exc:
+            await hand_over(f"{type(exc).__name__}: {exc}")
+            return False, None
+        if asks_for(output, rec.request_id):
+            await hand_over("the resume did not consume the decision")
+            return False, output
+        return True, output

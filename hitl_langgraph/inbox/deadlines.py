@@ -36,7 +36,7 @@ from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord, AuditEvent
 from ._resume import ResumeMixin
 from .authority import SYSTEM_ACTOR
-from .results import ApplyReport, DecisionResult, Escalation, SweepReport
+from .results import DecisionResult, Escalation, SweepReport
 
 __all__ = [
     "DeadlineMixin",
@@ -187,6 +187,7 @@ class DeadlineMixin(ResumeMixin):
                 decided_by=SYSTEM_ACTOR,
                 decided_at=now,
                 updated_at=now,
+                metadata=self._marked(rec.metadata, now),
                 audit=AuditEvent(
                     event="expired",
                     at=now,
@@ -204,6 +205,7 @@ class DeadlineMixin(ResumeMixin):
                         "policy_version": rec.policy_version,
                         "approvals": list(rec.approvals),
                         "waited_seconds": (now - rec.created_at).total_seconds(),
+                        "resumer": self.worker_id if self.graph is not None else None,
                     },
                 ),
             )
@@ -244,16 +246,8 @@ class DeadlineMixin(ResumeMixin):
             if self.graph is None:
                 out.append(self._expiry_result(updated, "recorded", None))
                 continue
-            report = ApplyReport()
-            self._apply_one(updated.request_id, report, SYSTEM_ACTOR)
-            resumed = updated.request_id in report.applied
-            out.append(
-                self._expiry_result(
-                    updated,
-                    "resumed" if resumed else "recorded",
-                    report.outputs.get(updated.request_id),
-                )
-            )
+            resumed, output = self._resume_owned(updated, SYSTEM_ACTOR)
+            out.append(self._expiry_result(updated, "resumed" if resumed else "recorded", output))
         return out
 
     async def aexpire_overdue(self, *, limit: int = 100) -> list[DecisionResult]:
@@ -268,16 +262,8 @@ class DeadlineMixin(ResumeMixin):
             if self.graph is None:
                 out.append(self._expiry_result(updated, "recorded", None))
                 continue
-            report = ApplyReport()
-            await self._aapply_one(updated.request_id, report, SYSTEM_ACTOR)
-            resumed = updated.request_id in report.applied
-            out.append(
-                self._expiry_result(
-                    updated,
-                    "resumed" if resumed else "recorded",
-                    report.outputs.get(updated.request_id),
-                )
-            )
+            resumed, output = await self._aresume_owned(updated, SYSTEM_ACTOR)
+            out.append(self._expiry_result(updated, "resumed" if resumed else "recorded", output))
         return out
 
     def escalate_due(self) -> list[Escalation]:

@@ -39,7 +39,7 @@ import socket
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..engine import Clock, utc_now
@@ -128,6 +128,7 @@ class Inbox(DeadlineMixin, DecideMixin):
         self.stale_after = stale_after
         self._audit_seq = 0
         self._queue: OrderedDict[str, None] = OrderedDict()
+        self._watch: dict[str, datetime] = {}
 
     def _filter(
         self,

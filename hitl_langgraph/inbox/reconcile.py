@@ -168,8 +168,10 @@ def _reapply(inbox: Inbox, rec: ApprovalRecord, now: datetime, report: Reconcile
             )
             return
         if now - claim.started_at < inbox.stale_after:
-            return  # a resume is in flight
+            return  # a worker's resume is in flight
         inbox.store.release_execution(resume_key(rec.request_id))
+    elif inbox._marked_fresh(rec, now) is not None:
+        return  # the inbox that recorded it is resuming it right now
     applied = ApplyReport()
     inbox._apply_one(rec.request_id, applied, RECONCILE_ACTOR)
     report.applied.extend(applied.applied)
