@@ -180,3 +180,9 @@ def test_audit_export_and_tamper_detection(env: Env, tmp_path: Path) -> None:
     path.write_text("\n".join([lines[0], json.dumps(forged), *lines[2:]]))
     code, out, _ = env.call("audit", "verify", "--file", str(path))
     assert code == 1 and "seq 2: hash mismatch" in out
+
+
+def test_review_commands_are_mounted(env: Env) -> None:
+    code, out, err = env.call("review", "pending")
+    assert code == 0, err
+    assert "pending" in out

@@ -9,6 +9,7 @@
     hitl sweep                        # expire overdue requests (cron)
     hitl audit verify                 # recompute the hash chain
     hitl audit export --format csv -o evidence.csv
+    hitl review pending               # sampled after-the-fact reviews (hitl_langgraph.review)
 
 The store comes from ``--store URL`` or ``HITL_STORE_URL``. Resuming a thread needs the
 compiled graph: ``--graph module:attribute`` (or ``HITL_GRAPH``) imports it (a callable
@@ -169,7 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
     p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     p.add_argument("--request", metavar="ID", help="only this request's events")
+    _mount_review(sub)
     return parser
+
+
+_REVIEW_COMMANDS = ("review", "sync", "phoenix")
+
+
+def _mount_review(sub: Any) -> None:
+    """The sampled-review commands (``review``, ``sync``, ``phoenix``) of
+    :mod:`hitl_langgraph.review.cli`, when that module is available."""
+    try:
+        from ..review.cli import register
+    except ImportError:  # pragma: no cover - an install without the review module
+        return
+    register(sub)
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -392,6 +407,10 @@ def main(
     out = out or sys.stdout
     err_out = err or sys.stderr
     args = build_parser().parse_args(argv)
+    if args.command in _REVIEW_COMMANDS:
+        from ..review.cli import run
+
+        return run(args, out=out, err=err_out)
     ctx = _Ctx(args, out)
     try:
         return _COMMANDS[args.command](ctx)
