@@ -186,3 +186,14 @@ def test_review_commands_are_mounted(env: Env) -> None:
     code, out, err = env.call("review", "pending")
     assert code == 0, err
     assert "pending" in out
+
+
+def test_sweep_escalates_with_steps_from_the_command_line(env: Env) -> None:
+    _, _, rid = interrupted(env.app)
+    assert "no pending requests" in env.call("pending", "--role", "lead")[1]
+    code, out, err = env.call("--json", "sweep", "--escalate", "0s:lead,cfo", "--escalate", "9d:ceo")
+    assert code == 0, err
+    (esc,) = json.loads(out)["escalated"]
+    assert esc["request_id"] == rid and esc["approver_roles"] == ["cfo", "finance", "lead"]
+    assert rid in env.call("pending", "--role", "lead")[1]
+    assert env.call("sweep", "--escalate", "soon:lead")[0] == 2

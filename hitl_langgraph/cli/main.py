@@ -6,7 +6,7 @@
     hitl show req_0123...
     hitl approve req_0123... --as alice --role finance --reason "invoice checked"
     hitl --graph myapp.agent:graph approve req_0123... --as alice --role finance
-    hitl sweep                        # expire overdue requests (cron)
+    hitl sweep --escalate 4h:finance-lead   # escalate, then expire overdue ones (cron)
     hitl audit verify                 # recompute the hash chain
     hitl audit export --format csv -o evidence.csv
     hitl review pending               # sampled after-the-fact reviews (hitl_langgraph.review)
@@ -33,17 +33,27 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from .. import audit_export
 from ..errors import ConfigurationError, DecisionError, HitlError
-from ..inbox import Inbox, Reviewer
+from ..inbox import EscalationStep, Inbox, Reviewer
 from ..store.base import ApprovalStore
 from ..store.url import open_store
 from . import render
 
-__all__ = ["EXIT_ERROR", "EXIT_OK", "EXIT_REFUSED", "EXIT_USAGE", "load_graph", "main"]
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
+    "build_parser",
+    "escalation_steps",
+    "load_graph",
+    "main",
+]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -149,8 +159,15 @@ def build_parser() -> argparse.ArgumentParser:
     _reviewer_args(p)
     p.add_argument("--message", required=True, help="returned to the model as the result")
 
-    p = cmd("sweep", "expire overdue requests (their rule's default decision)")
+    p = cmd("sweep", "escalate waiting requests, expire overdue ones (cron)")
     p.add_argument("--limit", type=int, default=100)
+    p.add_argument(
+        "--escalate",
+        action="append",
+        default=[],
+        metavar="AFTER[:ROLE,...]",
+        help="an escalation step, e.g. 4h:finance-lead (repeat; s/m/h/d units)",
+    )
 
     p = cmd("apply", "resume threads of decisions recorded without a graph (needs --graph)")
     p.add_argument("--limit", type=int, default=100)
@@ -301,8 +318,32 @@ def _decide(ctx: _Ctx) -> int:
     return EXIT_OK
 
 
+def _duration(text: str) -> timedelta:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    num, unit = text[:-1], text[-1:].lower()
+    if unit not in units or not num.replace(".", "", 1).isdigit():
+        raise _Usage(f"duration {text!r} must look like 90s, 30m, 4h or 2d")
+    return timedelta(seconds=float(num) * units[unit])
+
+
+def escalation_steps(specs: Sequence[str]) -> list[EscalationStep]:
+    """``["4h:finance-lead", "1d:cfo,ceo"]`` as escalation steps."""
+    steps = []
+    for spec in specs:
+        after, _, roles = spec.partition(":")
+        steps.append(
+            EscalationStep(
+                after=_duration(after.strip()),
+                add_roles=[r.strip() for r in roles.split(",") if r.strip()],
+                name=spec,
+            )
+        )
+    return steps
+
+
 def _sweep(ctx: _Ctx) -> int:
-    report = ctx.inbox().sweep(limit=ctx.args.limit)
+    inbox = Inbox(ctx.store(), ctx.graph(), escalation=escalation_steps(ctx.args.escalate))
+    report = inbox.sweep(limit=ctx.args.limit)
     lines = [render.decision_line(r) for r in report.expired] or ["nothing overdue"]
     lines += [
         f"escalated {e.request_id}: roles now {', '.join(e.approver_roles)}"
@@ -325,8 +366,6 @@ def _apply(ctx: _Ctx) -> int:
 
 
 def _reconcile(ctx: _Ctx) -> int:
-    from datetime import timedelta
-
     report = ctx.inbox(graph_required=True).reconcile(
         thread_ids=ctx.args.threads, grace=timedelta(seconds=ctx.args.grace)
     )

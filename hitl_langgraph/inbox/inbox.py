@@ -13,12 +13,14 @@ How a decision is made (``approve``, ``reject``, ``edit``, ``respond``):
 2. **Record** with a compare-and-set on status ``pending``: of any number of concurrent
    reviewers exactly one wins; the others get ``AlreadyDecided`` naming who decided.
    The decision and its ``decided`` audit event are one transaction.
-3. **Resume** (graph attached): the winner claims ``resume:<request_id>`` in the
-   execution journal and calls ``graph.invoke(Command(resume={interrupt_id: ...}))``.
-   If the graph refuses the decision (an edit the engine rejects), the decision is set
-   back to pending (``reverted`` audit event) and the error is raised. Without a graph
-   the decision is only recorded; a worker holding the graph applies it with
-   :meth:`Inbox.apply_decided` (the same claim makes that exactly once across workers).
+3. **Resume** (graph attached): the compare-and-set also wrote a resume marker naming
+   this inbox, so the winner, and only the winner, calls
+   ``graph.invoke(Command(resume={interrupt_id: ...}))`` - no extra store write. If
+   the graph refuses the decision (an edit the engine rejects), the decision is set back
+   to pending (``reverted`` audit event) and the error is raised; if the resume fails
+   otherwise, it is handed over to workers. Without a graph the decision is only
+   recorded; a worker holding the graph applies it with :meth:`Inbox.apply_decided`
+   (a claim in the execution journal makes that exactly once across workers).
 
 Quorum (a rule with ``quorum=N``): approvals are counted in distinct-reviewer slots
 (:mod:`~hitl_langgraph.inbox.quorum`); the Nth approval records ``approved`` and
@@ -81,9 +83,12 @@ class Inbox(DeadlineMixin, DecideMixin):
         resume_config: ``record -> config`` merged into the run config of each resume
             (callbacks, extra ``configurable`` keys); ``thread_id`` and the requester's
             ``user_id`` are always set.
-        worker_id: names this inbox in resume claims (default host:pid:random).
-        stale_after: a resume claim older than this, on a request whose interrupt is
-            still pending, is treated as crashed by :meth:`reconcile`.
+        worker_id: names this inbox in resume markers and claims (default
+            host:pid:random).
+        stale_after: how long an inbox or worker may take to resume a decision it took
+            on (its resume marker or claim) before others treat it as crashed and take
+            over (:meth:`apply_decided`, :meth:`reconcile`, a quorum's last vote). Keep it
+            well above your slowest resume.
     """
 
     def __init__(
