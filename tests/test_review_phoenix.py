@@ -8,8 +8,10 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import signal
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -209,7 +211,7 @@ def test_sampled_runs_get_review_requests_configs_and_a_working_deep_link(
                 "--disable-sync",
                 "--no-first-run",
                 f"--user-data-dir={tmp_path / 'chromium'}",
-                "--virtual-time-budget=10000",
+                "--virtual-time-budget=6000",
                 "--dump-dom",
                 item.url,
             ],
@@ -442,3 +444,28 @@ def test_phoenix_outage_never_reaches_the_agent_and_the_spool_catches_up(
             if (r["name"], r["identifier"]) == (e.name, e.identifier)
         ]
         assert len(rows) == 1 and rows[0]["id"] == e.phoenix_id
+
+
+def test_hitl_phoenix_runs_a_local_server_until_interrupted(tmp_path: Path) -> None:
+    from hitl_langgraph.tracing._server import free_port
+
+    port, data = free_port(), tmp_path / "project" / ".hitl" / "phoenix"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hitl_langgraph.review.cli", "phoenix", "--port", str(port),
+         "--grpc-port", str(free_port()), "--dir", str(data)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once /healthz answers
+        assert f"Phoenix is running at http://127.0.0.1:{port}" in line, line
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert any(data.glob("*.db"))  # the data stays in the project folder
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)

@@ -206,27 +206,25 @@ class Spool:
 
     def _failed_one(self, e: OutboxEntry, exc: PhoenixError, report: SyncReport) -> SyncReport:
         status = exc.status_code or 0
-        orphaned = isinstance(exc, PhoenixNotFound) and (
-            self.clock() - e.created_at >= self.orphan_after
-        )
-        if orphaned:
+        missing = isinstance(exc, PhoenixNotFound)
+        if missing and self.clock() - e.created_at >= self.orphan_after:
             exc = PhoenixNotFound(
                 f"span {e.span_id} never reached Phoenix project {e.project!r} within "
                 f"{self.orphan_after} (its trace was probably lost, e.g. in an outage): "
                 f"{exc.detail}",
                 status_code=404,
             )
-        elif isinstance(exc, PhoenixNotFound) or status >= 500 or status in (401, 403, 408, 429):
+        elif missing or status >= 500 or status in (401, 403, 408, 429):
             # 404: the span has not reached Phoenix yet (spans are exported in the
             # background); 5xx/auth/throttling: transient or fixable. Keep and retry.
             report.retrying += 1
             self._retry(e, f"{status}: {exc.detail}")
-        else:
-            report.failed += 1
-            self.store.mark_outbox(
-                e.entry_id, revision=e.revision, status="failed", at=self.clock(), error=str(exc)
-            )
-            report.errors.append(f"entry {e.entry_id} ({e.name} on span {e.span_id}): {exc}")
+            return report
+        report.failed += 1
+        self.store.mark_outbox(
+            e.entry_id, revision=e.revision, status="failed", at=self.clock(), error=str(exc)
+        )
+        report.errors.append(f"entry {e.entry_id} ({e.name} on span {e.span_id}): {exc}")
         return report
 
     def _retry(self, e: OutboxEntry, error: str) -> None:
