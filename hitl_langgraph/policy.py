@@ -24,6 +24,7 @@ from .errors import ConfigurationError, PolicyError
 
 __all__ = [
     "DECISION_TYPES",
+    "Adjuster",
     "Assessment",
     "DecisionType",
     "RiskContext",
@@ -72,6 +73,20 @@ class Scorer(Protocol):
     """A custom scorer: return a score in [0, 1] (optionally with a reason), or ``None``."""
 
     def __call__(self, action: Action, context: RiskContext) -> ScoreResult: ...
+
+
+AdjustResult = Union[float, int, tuple[float, str], None]
+
+
+@runtime_checkable
+class Adjuster(Protocol):
+    """Moves the rule's score by a signed delta in [-1, 1] (optionally with a reason).
+
+    Return ``None`` (or ``0``) to leave the score alone. The adjusted score is clamped to
+    ``[rule.floor, 1]``; scorers are applied afterwards and can still raise it.
+    """
+
+    def __call__(self, action: Action, context: RiskContext) -> AdjustResult: ...
 
 
 ArgScore = Union[float, int, Callable[..., Any]]
@@ -228,6 +243,21 @@ def _check_score(raw: Any, where: str) -> float:
     return value
 
 
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", type(fn).__name__))
+
+
+def _check_delta(raw: Any, where: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        raise PolicyError(
+            f"{where}: a delta must be a number in [-1, 1], got {type(raw).__name__} {raw!r}"
+        )
+    value = float(raw)
+    if math.isnan(value) or not -1.0 <= value <= 1.0:
+        raise PolicyError(f"{where}: a delta must be in [-1, 1], got {value!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Assessment:
     """The policy's verdict on one action: score, route, and why."""
@@ -276,8 +306,11 @@ class RiskPolicy:
 
     Args:
         rules: ordered rules; the first that matches gives the base score.
-        scorers: custom scorers; the final score is the maximum of the rule's score and
-            every scorer's, each contribution named in the reasons.
+        scorers: custom scorers; the final score is the maximum of the (adjusted) rule
+            score and every scorer's, each contribution named in the reasons.
+        adjusters: called after the rule scored a matched action; each returns a signed
+            delta (with a reason) added to the rule's score, the sum clamped to
+            ``[rule.floor, 1]`` (see :class:`Adjuster`). Not applied to unmatched actions.
         thresholds: score cut-offs (default: above 0.5 review, above 0.85 approve).
         unmatched: route for an action no rule matches. Default ``"approve"``: an
             unknown tool is blocked until a human decides (fail closed).
@@ -290,6 +323,7 @@ class RiskPolicy:
         rules: Sequence[Rule] = (),
         *,
         scorers: Iterable[Scorer] = (),
+        adjusters: Iterable[Adjuster] = (),
         thresholds: Thresholds | None = None,
         unmatched: Route = "approve",
         version: str | None = None,
@@ -303,6 +337,7 @@ class RiskPolicy:
             raise ConfigurationError(f"unmatched must be one of {_ROUTES}, got {unmatched!r}")
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.scorers: tuple[Scorer, ...] = tuple(scorers)
+        self.adjusters: tuple[Adjuster, ...] = tuple(adjusters)
         self.thresholds = thresholds or Thresholds()
         self.unmatched: Route = unmatched
         self.version = version or self._default_version()
@@ -311,6 +346,8 @@ class RiskPolicy:
         text = "\n".join(r.fingerprint() for r in self.rules)
         text += f"\n{self.thresholds}\n{self.unmatched}\n"
         text += ",".join(getattr(s, "__qualname__", type(s).__name__) for s in self.scorers)
+        if self.adjusters:  # appended only when present: existing versions stay the same
+            text += "\nadjusters:" + ",".join(_name(a) for a in self.adjusters)
         return "auto-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def rule_for(self, action: Action, context: RiskContext | None = None) -> Rule | None:
@@ -354,6 +391,10 @@ class RiskPolicy:
                 return self._failed(action, f"rule {rule.label} raised {exc!r}", rule)
             reasons.append(rule.reason or f"rule {rule.label} scored {score:.2f}")
             forced = rule.route
+            adjusted = self._adjust(action, ctx, rule, score, reasons)
+            if isinstance(adjusted, Assessment):
+                return adjusted
+            score = adjusted
         for scorer in self.scorers:
             name = getattr(scorer, "__qualname__", type(scorer).__name__)
             try:
@@ -375,6 +416,35 @@ class RiskPolicy:
         elif forced is None:
             reasons.append(f"score {score:.2f} -> {route} ({self._band(route)})")
         return self._make(action, score, route, reasons, rule)
+
+    def _adjust(
+        self, action: Action, ctx: RiskContext, rule: Rule, score: float, reasons: list[str]
+    ) -> float | Assessment:
+        """Add every adjuster's delta to ``score``, clamped to ``[rule.floor, 1]``."""
+        if not self.adjusters:
+            return score
+        total = score
+        for adjuster in self.adjusters:
+            name = _name(adjuster)
+            try:
+                result = adjuster(action, ctx)
+            except Exception as exc:
+                return self._failed(action, f"adjuster {name} raised {exc!r}", rule)
+            if result is None:
+                continue
+            why = None
+            if isinstance(result, tuple):
+                result, why = result
+            delta = _check_delta(result, f"adjuster {name}")
+            if delta == 0.0:
+                continue
+            total += delta
+            reasons.append(why or f"adjuster {name}: {delta:+.2f}")
+        clamped = min(max(total, rule.floor), 1.0)
+        if clamped != total:
+            bound = "rule floor" if clamped == rule.floor else "maximum"
+            reasons.append(f"adjusted score clamped to the {bound} {clamped:.2f}")
+        return clamped
 
     def _band(self, route: Route) -> str:
         t = self.thresholds
