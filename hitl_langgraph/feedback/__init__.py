@@ -1,0 +1,66 @@
+"""The feedback loop: reviewer verdicts become versioned, traceable guidance and remediation.
+
+Collected reviews (``hitl_langgraph.review``) are turned, deterministically, into:
+
+* **guidance** (:func:`derive_guidance`, :class:`GuidanceSet`): instructions with the
+  corrected example, scope, reviewers and reviewed spans behind them, active after
+  enough concurring reviews (or one by an owner), conflicts flagged and not applied;
+* **prompts that carry it** (:class:`ReviewerFeedback`): a bounded block, most relevant
+  first, injected by middleware for ``create_agent``, by ``feedback.apply()`` for a
+  hand-written node, or as a ``{reviewer_guidance}`` template variable; the base prompt
+  is never rewritten and the guidance version is recorded on the span;
+* **Phoenix prompt versions** (:class:`PromptRegistry`): ``candidate`` / ``production``
+  tags, promotion and rollback as tag moves, a short-TTL cache for running agents;
+* **adaptive risk** (:class:`AdaptiveRisk`): a :class:`~hitl_langgraph.RiskPolicy`
+  adjuster that raises action classes reviews keep finding wrong, bounded and explained;
+* **remediation** (:func:`compensate`, :class:`CompensationRunner`): a tool's
+  compensating action runs once when a review marks an executed action wrong.
+
+:class:`FeedbackLoop` runs all of it in one call (``run_once``). Needs the ``tracing``
+extra (httpx) for Phoenix; the ``agents`` extra for the middleware.
+"""
+
+from __future__ import annotations
+
+from .context import PhoenixContextResolver, ReviewContext, StoreContextResolver
+from .derive import derive_guidance
+from .distill import ChatModelDistiller, RecordedDistiller
+from .errors import (
+    CompensationFailed,
+    CompensationNotRegistered,
+    FeedbackError,
+    PromptNotFound,
+    TemplateVariableError,
+)
+from .guidance import (
+    GUIDANCE_NAME,
+    VERDICT_NAME,
+    CorrectedExample,
+    GuidanceConfig,
+    GuidanceItem,
+    GuidanceSet,
+    Scope,
+    normalize_instruction,
+)
+
+__all__ = [
+    "GUIDANCE_NAME",
+    "VERDICT_NAME",
+    "ChatModelDistiller",
+    "CompensationFailed",
+    "CompensationNotRegistered",
+    "CorrectedExample",
+    "FeedbackError",
+    "GuidanceConfig",
+    "GuidanceItem",
+    "GuidanceSet",
+    "PhoenixContextResolver",
+    "PromptNotFound",
+    "RecordedDistiller",
+    "ReviewContext",
+    "Scope",
+    "StoreContextResolver",
+    "TemplateVariableError",
+    "derive_guidance",
+    "normalize_instruction",
+]
