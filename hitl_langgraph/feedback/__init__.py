@@ -42,9 +42,14 @@ from .guidance import (
     Scope,
     normalize_instruction,
 )
+from .inject import ReviewerFeedback
+from .render import RenderedGuidance, render_guidance
+from .sources import GuidanceSource, StaticGuidance, StoreGuidance
+from .templates import GUIDANCE_VARIABLE, check_variables, render_mustache, template_variables
 
 __all__ = [
     "GUIDANCE_NAME",
+    "GUIDANCE_VARIABLE",
     "VERDICT_NAME",
     "ChatModelDistiller",
     "CompensationFailed",
@@ -54,13 +59,22 @@ __all__ = [
     "GuidanceConfig",
     "GuidanceItem",
     "GuidanceSet",
+    "GuidanceSource",
     "PhoenixContextResolver",
     "PromptNotFound",
     "RecordedDistiller",
+    "RenderedGuidance",
     "ReviewContext",
+    "ReviewerFeedback",
     "Scope",
+    "StaticGuidance",
     "StoreContextResolver",
+    "StoreGuidance",
     "TemplateVariableError",
+    "check_variables",
     "derive_guidance",
     "normalize_instruction",
+    "render_guidance",
+    "render_mustache",
+    "template_variables",
 ]
