@@ -43,6 +43,7 @@ from .guidance import (
     normalize_instruction,
 )
 from .inject import ReviewerFeedback
+from .prompts import GuidedPromptVersion, PhoenixGuidance, PromptRegistry, PromptTemplate
 from .render import RenderedGuidance, render_guidance
 from .sources import GuidanceSource, StaticGuidance, StoreGuidance
 from .templates import GUIDANCE_VARIABLE, check_variables, render_mustache, template_variables
@@ -60,8 +61,12 @@ __all__ = [
     "GuidanceItem",
     "GuidanceSet",
     "GuidanceSource",
+    "GuidedPromptVersion",
     "PhoenixContextResolver",
+    "PhoenixGuidance",
     "PromptNotFound",
+    "PromptRegistry",
+    "PromptTemplate",
     "RecordedDistiller",
     "RenderedGuidance",
     "ReviewContext",
