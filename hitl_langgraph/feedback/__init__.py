@@ -22,6 +22,15 @@ extra (httpx) for Phoenix; the ``agents`` extra for the middleware.
 
 from __future__ import annotations
 
+from .adaptive import (
+    ActionClass,
+    AdaptiveConfig,
+    AdaptiveRisk,
+    ClassPrior,
+    PriorsSnapshot,
+    amount_bands,
+    review_delta,
+)
 from .context import PhoenixContextResolver, ReviewContext, StoreContextResolver
 from .derive import derive_guidance
 from .distill import ChatModelDistiller, RecordedDistiller
@@ -52,7 +61,11 @@ __all__ = [
     "GUIDANCE_NAME",
     "GUIDANCE_VARIABLE",
     "VERDICT_NAME",
+    "ActionClass",
+    "AdaptiveConfig",
+    "AdaptiveRisk",
     "ChatModelDistiller",
+    "ClassPrior",
     "CompensationFailed",
     "CompensationNotRegistered",
     "CorrectedExample",
@@ -64,6 +77,7 @@ __all__ = [
     "GuidedPromptVersion",
     "PhoenixContextResolver",
     "PhoenixGuidance",
+    "PriorsSnapshot",
     "PromptNotFound",
     "PromptRegistry",
     "PromptTemplate",
@@ -76,10 +90,12 @@ __all__ = [
     "StoreContextResolver",
     "StoreGuidance",
     "TemplateVariableError",
+    "amount_bands",
     "check_variables",
     "derive_guidance",
     "normalize_instruction",
     "render_guidance",
     "render_mustache",
+    "review_delta",
     "template_variables",
 ]
