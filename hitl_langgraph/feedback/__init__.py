@@ -31,6 +31,7 @@ from .adaptive import (
     amount_bands,
     review_delta,
 )
+from .compensate import CompensationRequest, Compensations, compensate, default_compensations
 from .context import PhoenixContextResolver, ReviewContext, StoreContextResolver
 from .derive import derive_guidance
 from .distill import ChatModelDistiller, RecordedDistiller
@@ -53,6 +54,7 @@ from .guidance import (
 )
 from .inject import ReviewerFeedback
 from .prompts import GuidedPromptVersion, PhoenixGuidance, PromptRegistry, PromptTemplate
+from .remediate import CompensationOutcome, CompensationRunner
 from .render import RenderedGuidance, render_guidance
 from .sources import GuidanceSource, StaticGuidance, StoreGuidance
 from .templates import GUIDANCE_VARIABLE, check_variables, render_mustache, template_variables
@@ -68,6 +70,10 @@ __all__ = [
     "ClassPrior",
     "CompensationFailed",
     "CompensationNotRegistered",
+    "CompensationOutcome",
+    "CompensationRequest",
+    "CompensationRunner",
+    "Compensations",
     "CorrectedExample",
     "FeedbackError",
     "GuidanceConfig",
@@ -92,6 +98,8 @@ __all__ = [
     "TemplateVariableError",
     "amount_bands",
     "check_variables",
+    "compensate",
+    "default_compensations",
     "derive_guidance",
     "normalize_instruction",
     "render_guidance",
