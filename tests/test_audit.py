@@ -27,7 +27,9 @@ def lifecycle(store: Any) -> tuple[Any, list[str]]:
     """Requests decided every way the inbox knows, including a refusal and a quorum."""
     ledger = MemLedger()
     app = build_app(store, InMemorySaver(), ledger, transfer())
-    quorum_app = build_app(store, InMemorySaver(), ledger, transfer(), policy=inbox_policy(quorum=2))
+    quorum_app = build_app(
+        store, InMemorySaver(), ledger, transfer(), policy=inbox_policy(quorum=2)
+    )
     inbox = Inbox(store, app)
     _, _, a = interrupted(app)
     with pytest.raises(NotAuthorized):
@@ -121,7 +123,12 @@ def test_export_has_the_fields_a_compliance_officer_needs(store: Any) -> None:
     buf = io.StringIO()
     export_audit(store, buf, format="jsonl", request_id=c)
     lines = buf.getvalue().splitlines()
-    assert [json.loads(x)["event"] for x in lines] == ["requested", "approval", "decided", "executed"]
+    assert [json.loads(x)["event"] for x in lines] == [
+        "requested",
+        "approval",
+        "decided",
+        "executed",
+    ]
     with pytest.raises(Exception, match="jsonl' or 'csv"):
         export_audit(store, io.StringIO(), format="xml")
 

@@ -25,9 +25,7 @@ BOB = Reviewer("bob", {"finance", "audit"})
 DAN = Reviewer("dan", {"finance"})
 
 
-def gated(
-    quorum: int = 1, store: Any = None, **inbox_kw: Any
-) -> tuple[Any, Any, MemLedger, Inbox]:
+def gated(quorum: int = 1, store: Any = None, **inbox_kw: Any) -> tuple[Any, Any, MemLedger, Inbox]:
     store = store or MemoryStore()
     ledger = MemLedger()
     app = build_app(store, InMemorySaver(), ledger, transfer(), policy=inbox_policy(quorum=quorum))
@@ -65,7 +63,9 @@ def test_roles_limit_who_may_decide_and_refusals_are_audited() -> None:
     assert_untouched(inbox, app, cfg, intr, rid)
     refused = [e for e in inbox.history(rid) if e.event == "refused"]
     assert [e.actor for e in refused] == ["eve", "eve", "system", "eve"]
-    assert refused[0].data["error"] == "NotAuthorized" and refused[0].data["reviewer_roles"] == ["ops"]
+    assert refused[0].data["error"] == "NotAuthorized" and refused[0].data["reviewer_roles"] == [
+        "ops"
+    ]
     assert refused[0].data["decision"] == "approve" and ledger.entries == []
     # a request whose rule names no roles is open to any reviewer
     close = build_app(store, InMemorySaver(), ledger, tool_call(("close_account", {"name": "x"})))

@@ -45,7 +45,11 @@ class Env:
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "hitl_langgraph.cli", *args],
-            cwd=TESTS, env=self.env, capture_output=True, text=True, timeout=120,
+            cwd=TESTS,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
 
     def call(self, *args: str) -> tuple[int, str, str]:
@@ -91,8 +95,18 @@ def test_list_show_decide_and_apply_in_subprocesses(env: Env) -> None:
     assert env.ledger.count("transfer_funds") == 1 and not env.app.get_state(cfg1).interrupts
 
     # with --graph: recorded and resumed in one go
-    p = env.run("reject", rid2, "--as", "bob", "--role", "finance", "--reason", "wrong payee",
-                "--graph", "tests_graph_module:app")
+    p = env.run(
+        "reject",
+        rid2,
+        "--as",
+        "bob",
+        "--role",
+        "finance",
+        "--reason",
+        "wrong payee",
+        "--graph",
+        "tests_graph_module:app",
+    )
     assert p.returncode == 0 and "resumed thread" in p.stdout, p.stderr
     assert env.ledger.count("transfer_funds") == 1 and not env.app.get_state(cfg2).interrupts
 
@@ -143,11 +157,21 @@ def test_edit_respond_pending_filters_and_pages(env: Env, monkeypatch: Any) -> N
     monkeypatch.setenv("HITL_STORE_URL", env.url)
     monkeypatch.delitem(sys.modules, "tests_graph_module", raising=False)
     g = ["--graph", "tests_graph_module:app"]
-    code, out, err = env.call(*g, "edit", rids[0], "--as", "alice", "--role", "finance",
-                              "--args", '{"amount": 100, "to": "bob"}')
+    code, out, err = env.call(
+        *g,
+        "edit",
+        rids[0],
+        "--as",
+        "alice",
+        "--role",
+        "finance",
+        "--args",
+        '{"amount": 100, "to": "bob"}',
+    )
     assert code == 0 and "resumed" in out, err
-    code, out, err = env.call(*g, "respond", rids[1], "--as", "alice", "--role", "finance",
-                              "--message", "done by hand")
+    code, out, err = env.call(
+        *g, "respond", rids[1], "--as", "alice", "--role", "finance", "--message", "done by hand"
+    )
     assert code == 0 and "resumed" in out, err
     assert env.ledger.entries == [("transfer_funds", {"amount": 100, "to": "bob"})]
     code, out, _ = env.call("show", rids[0])
@@ -191,7 +215,9 @@ def test_review_commands_are_mounted(env: Env) -> None:
 def test_sweep_escalates_with_steps_from_the_command_line(env: Env) -> None:
     _, _, rid = interrupted(env.app)
     assert "no pending requests" in env.call("pending", "--role", "lead")[1]
-    code, out, err = env.call("--json", "sweep", "--escalate", "0s:lead,cfo", "--escalate", "9d:ceo")
+    code, out, err = env.call(
+        "--json", "sweep", "--escalate", "0s:lead,cfo", "--escalate", "9d:ceo"
+    )
     assert code == 0, err
     (esc,) = json.loads(out)["escalated"]
     assert esc["request_id"] == rid and esc["approver_roles"] == ["cfo", "finance", "lead"]

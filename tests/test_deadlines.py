@@ -112,7 +112,11 @@ def test_gate_default_expiry_applies_when_the_rule_sets_none() -> None:
     clock = FrozenClock()
     store = MemoryStore()
     app = build_app(
-        store, InMemorySaver(), MemLedger(), transfer(), clock=clock,
+        store,
+        InMemorySaver(),
+        MemLedger(),
+        transfer(),
+        clock=clock,
         default_expiry=timedelta(minutes=10),
     )
     _, _, rid = interrupted(app)

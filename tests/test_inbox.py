@@ -62,7 +62,10 @@ def test_approve_records_resumes_and_runs_once(store: Any) -> None:
     res = inbox.approve(rid, reviewer=ALICE, reason="invoice 42 checked")
     assert res.outcome == "resumed" and res.resumed and res.final
     assert ledger.entries == [("transfer_funds", {"amount": 9_000, "to": "bob"})]
-    assert tool_texts(res.output) == ["sent 9000 to bob"] and res.output["messages"][-1].content == "done"
+    assert (
+        tool_texts(res.output) == ["sent 9000 to bob"]
+        and res.output["messages"][-1].content == "done"
+    )
     rec = inbox.get(rid)
     assert rec.status == "approved" and rec.decided_by == "alice"
     assert rec.decision is not None and rec.decision["type"] == "approve"
@@ -101,7 +104,9 @@ def test_pending_lists_filters_and_pages_from_the_index(mem: MemoryStore) -> Non
     # "finance" may decide transfers (its role) and close_account (no roles needed)
     assert len(inbox.pending(role="finance")) == 5
     assert [r.request_id for r in inbox.pending(role="ops")] == [close_id]
-    assert [r.request_id for r in inbox.pending(thread_id=close_cfg["configurable"]["thread_id"])] == [close_id]
+    assert [
+        r.request_id for r in inbox.pending(thread_id=close_cfg["configurable"]["thread_id"])
+    ] == [close_id]
     assert inbox.pending(overdue=True).items == []
     assert inbox.count() == 5 and inbox.count(tool="close_*") == 1
     seen: list[str] = []
@@ -227,7 +232,9 @@ def test_resume_targets_only_a_pending_interrupt(mem: MemoryStore) -> None:
     with pytest.raises(NotPending, match="no pending interrupt"):
         Inbox(mem, app).approve(rid2, reviewer=ALICE)
     assert mem.get_request(rid2).status == "pending" and ledger.entries == []  # type: ignore[union-attr]
-    assert [e.data["error"] for e in mem.list_audit(request_id=rid2) if e.event == "refused"] == ["NotPending"]
+    assert [e.data["error"] for e in mem.list_audit(request_id=rid2) if e.event == "refused"] == [
+        "NotPending"
+    ]
 
 
 def test_split_mode_records_then_a_worker_applies_once(tmp_path: Any) -> None:
@@ -236,8 +243,10 @@ def test_split_mode_records_then_a_worker_applies_once(tmp_path: Any) -> None:
     app = build_app(store, InMemorySaver(), ledger, transfer())
     reviewer_side = Inbox(store)  # the reviewer's process has no graph
     runs = [interrupted(app) for _ in range(3)]
-    results = [reviewer_side.approve(runs[0][2], reviewer=ALICE),
-               reviewer_side.reject(runs[1][2], reviewer=ALICE, reason="no")]
+    results = [
+        reviewer_side.approve(runs[0][2], reviewer=ALICE),
+        reviewer_side.reject(runs[1][2], reviewer=ALICE, reason="no"),
+    ]
     assert [r.outcome for r in results] == ["recorded", "recorded"] and ledger.entries == []
     assert app.get_state(runs[0][0]).interrupts  # still waiting
     worker = Inbox(store, app)
@@ -281,7 +290,9 @@ def test_apply_reports_decisions_it_cannot_apply(mem: MemoryStore) -> None:
 
 def test_several_interrupts_in_one_thread_are_decided_one_by_one(mem: MemoryStore) -> None:
     ledger = MemLedger()
-    first = tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"}), ("close_account", {"name": "old"}))
+    first = tool_call(
+        ("transfer_funds", {"amount": 9_000, "to": "bob"}), ("close_account", {"name": "old"})
+    )
     for send in (False, True):
         app = build_app(mem, InMemorySaver(), ledger, first, send=send)
         inbox = Inbox(mem, app)
@@ -358,7 +369,9 @@ def test_async_twins(mem: MemoryStore) -> None:
         assert (await inbox.areject(rids[1], reviewer=ALICE, reason="no")).resumed
         res = await inbox.aedit(rids[2], reviewer=ALICE, args={"amount": 8_000, "to": "bob"})
         assert res.resumed
-        assert tool_texts((await inbox.arespond(rids[3], reviewer=ALICE, message="hi")).output) == ["hi"]
+        assert tool_texts((await inbox.arespond(rids[3], reviewer=ALICE, message="hi")).output) == [
+            "hi"
+        ]
         with pytest.raises(AlreadyDecided):
             await inbox.aapprove(rids[0], reviewer=BOB)
         _, _, split = interrupted(app)

@@ -96,7 +96,7 @@ def test_parallel_reviewers_in_threads_execute_once(backend: dict[str, str]) -> 
     for _ in range(trials):
         cfg, _, rid = interrupted(app)
         reviewers = [Reviewer(f"r{i}", {"finance"}) for i in range(REVIEWERS)]
-        out = _race(REVIEWERS, lambda i, rid=rid: inbox.approve(rid, reviewer=reviewers[i]))
+        out = _race(REVIEWERS, lambda i, rid=rid, rs=reviewers: inbox.approve(rid, reviewer=rs[i]))
         wins = [r for r in out if not isinstance(r, Exception)]
         losers = [r for r in out if isinstance(r, AlreadyDecided)]
         assert len(wins) == 1 and len(losers) == REVIEWERS - 1, out

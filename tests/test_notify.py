@@ -41,7 +41,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:  # http.server's naming
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 time.sleep(receiver.delay)
                 receiver.requests.append((self.headers, body))
@@ -196,7 +196,9 @@ def test_unreachable_webhook_does_not_slow_the_gate() -> None:
     store = MemoryStore()
     hook = WebhookNotifier(f"http://127.0.0.1:{free_port()}/", SECRET, timeout=5)
     ledger = MemLedger()
-    app = build_app(store, InMemorySaver(), ledger, transfer(), observers=(notifier_observer(hook),))
+    app = build_app(
+        store, InMemorySaver(), ledger, transfer(), observers=(notifier_observer(hook),)
+    )
     inbox = Inbox(store, app, notifiers=[hook])
     t = time.monotonic()
     _, _, rid = interrupted(app)
