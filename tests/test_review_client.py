@@ -365,3 +365,20 @@ def test_cli_commands_end_to_end(tmp_path: Any, monkeypatch: pytest.MonkeyPatch)
     out_err = io.StringIO()
     assert review_cli.main(["review", "sla"], out=io.StringIO(), err=out_err) == 2
     assert "HITL_STORE_URL" in out_err.getvalue()
+
+
+def test_the_next_run_sends_what_an_earlier_one_left_in_the_outbox() -> None:
+    from hitl_langgraph.review import ReviewSampler
+
+    fake, store = FakePhoenix(down=True), MemoryStore()
+    fake.add_span(P, SPAN)
+    queued(store, "r1", SPAN)  # spooled by a run that ended while Phoenix was down
+    fake.down = False
+    sampler = ReviewSampler(store, project=P, client=fake.client(), sync_interval=0.05)
+    try:
+        deadline = time.monotonic() + 5
+        while store.count_outbox() and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        sampler.close()
+    assert store.count_outbox() == 0 and ("review_request", SPAN, "code:hitl") in fake.annotations

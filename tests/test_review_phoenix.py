@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -195,9 +196,9 @@ def test_sampled_runs_get_review_requests_configs_and_a_working_deep_link(
     assert [t.name for t in item.tool_calls] == ["transfer_funds"]
     assert json.loads(item.tool_calls[0].input) == {"amount": 6000, "to": "bob"}
     project_gid = client.get_project(phoenix_project)["id"]  # type: ignore[index]
-    assert item.url == (
-        f"{client.base_url}/projects/{project_gid}/traces/{s.trace_id}"
-        f"?selectedSpanNodeId={span['id']}"
+    assert item.url == (  # the shape the UI builds (ids with encodeURIComponent)
+        f"{client.base_url}/projects/{quote(project_gid, safe='')}/traces/{s.trace_id}"
+        f"?selectedSpanNodeId={quote(span['id'], safe='')}"
     )
     if CHROMIUM:  # the link opens the trace with the reviewed span selected
         dom = subprocess.run(
@@ -220,6 +221,8 @@ def test_sampled_runs_get_review_requests_configs_and_a_working_deep_link(
             timeout=60,
         ).stdout
         assert s.trace_id in dom and s.span_id in dom and REVIEW_REQUEST_NAME in dom
+        (root,) = client.spans(phoenix_project, trace_ids=[s.trace_id or ""], parent_id="null")
+        assert root["context"]["span_id"] not in dom  # the reviewed span is selected, not the root
 
 
 def test_api_and_ui_verdicts_are_collected_exactly_once(
