@@ -53,6 +53,7 @@ from .guidance import (
     normalize_instruction,
 )
 from .inject import ReviewerFeedback
+from .loop import FeedbackLoop, LoopReport, PromptUpdate
 from .prompts import GuidedPromptVersion, PhoenixGuidance, PromptRegistry, PromptTemplate
 from .remediate import CompensationOutcome, CompensationRunner
 from .render import RenderedGuidance, render_guidance
@@ -76,17 +77,20 @@ __all__ = [
     "Compensations",
     "CorrectedExample",
     "FeedbackError",
+    "FeedbackLoop",
     "GuidanceConfig",
     "GuidanceItem",
     "GuidanceSet",
     "GuidanceSource",
     "GuidedPromptVersion",
+    "LoopReport",
     "PhoenixContextResolver",
     "PhoenixGuidance",
     "PriorsSnapshot",
     "PromptNotFound",
     "PromptRegistry",
     "PromptTemplate",
+    "PromptUpdate",
     "RecordedDistiller",
     "RenderedGuidance",
     "ReviewContext",
