@@ -229,49 +229,50 @@ def worker_app(store_url: str, cp_kind: str, cp_where: str, ledger_path: str) ->
 # -- process entry points (multiprocessing "spawn" imports this module) ------------------
 
 
+Setup = dict[str, str]
+"""``store_url``, ``cp_kind``, ``cp_where`` and ``ledger`` (a file path) of one backend."""
+
+
 def reviewer_process(
-    store_url: str,
-    cp_kind: str,
-    cp_where: str,
-    ledger_path: str,
-    request_ids: list[str],
-    reviewer_id: str,
-    barrier: Any,
-    results: Any,
+    setups: list[tuple[Setup, list[str]]], reviewer_id: str, barrier: Any, results: Any
 ) -> None:
-    """Approve each request at the same moment as the other reviewer processes."""
+    """For each backend, approve each request at the same moment as the other reviewers."""
     from hitl_langgraph import AlreadyDecided
     from hitl_langgraph.inbox import Inbox, Reviewer
 
-    store, app = worker_app(store_url, cp_kind, cp_where, ledger_path)
-    inbox = Inbox(store, app)
     me = Reviewer(reviewer_id, {"finance"})
-    for rid in request_ids:
-        barrier.wait(timeout=120)
-        try:
-            out = inbox.approve(rid, reviewer=me).outcome
-        except AlreadyDecided as exc:
-            out = f"AlreadyDecided:{exc.decided_by}"
-        except Exception as exc:
-            out = f"error:{type(exc).__name__}:{exc}"
-        results.put((rid, reviewer_id, out))
-    store.close()
+    for setup, request_ids in setups:
+        store, app = worker_app(
+            setup["store_url"], setup["cp_kind"], setup["cp_where"], setup["ledger"]
+        )
+        inbox = Inbox(store, app)
+        for rid in request_ids:
+            barrier.wait(timeout=120)
+            try:
+                out = inbox.approve(rid, reviewer=me).outcome
+            except AlreadyDecided as exc:
+                out = f"AlreadyDecided:{exc.decided_by}"
+            except Exception as exc:
+                out = f"error:{type(exc).__name__}:{exc}"
+            results.put((rid, reviewer_id, out))
+        store.close()
 
 
-def apply_worker_process(
-    store_url: str, cp_kind: str, cp_where: str, ledger_path: str, barrier: Any, results: Any
-) -> None:
-    """Poll ``apply_decided`` until it finds nothing new, and report what it applied."""
+def apply_worker_process(setups: list[Setup], barrier: Any, results: Any) -> None:
+    """For each backend, poll ``apply_decided`` a few times and report what it applied."""
     from hitl_langgraph.inbox import Inbox
 
-    store, app = worker_app(store_url, cp_kind, cp_where, ledger_path)
-    inbox = Inbox(store, app)
-    barrier.wait(timeout=120)
-    applied: list[str] = []
-    errors: dict[str, str] = {}
-    for _ in range(6):
-        report = inbox.apply_decided(limit=5)
-        applied += report.applied
-        errors.update(report.errors)
-    results.put((applied, errors))
-    store.close()
+    for setup in setups:
+        store, app = worker_app(
+            setup["store_url"], setup["cp_kind"], setup["cp_where"], setup["ledger"]
+        )
+        inbox = Inbox(store, app)
+        barrier.wait(timeout=120)
+        applied: list[str] = []
+        errors: dict[str, str] = {}
+        for _ in range(6):
+            report = inbox.apply_decided(limit=5)
+            applied += report.applied
+            errors.update(report.errors)
+        results.put((setup["cp_kind"], applied, errors))
+        store.close()

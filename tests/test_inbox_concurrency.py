@@ -45,6 +45,33 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     return {"store_url": url, "cp_kind": "postgres", "cp_where": url}
 
 
+@pytest.fixture
+def both_backends(request: pytest.FixtureRequest, tmp_path: Path) -> list[dict[str, str]]:
+    """SQLite files, and Postgres when reachable: one set of spawned processes serves both
+    (starting eight interpreters costs more than the trials themselves)."""
+    setups = [
+        {
+            "store_url": f"sqlite:///{tmp_path / 'hitl.db'}",
+            "cp_kind": "sqlite",
+            "cp_where": str(tmp_path / "checkpoints.db"),
+            "ledger": str(tmp_path / "ledger-sqlite.jsonl"),
+        }
+    ]
+    try:
+        url: str = request.getfixturevalue("postgres_schema_url")
+    except pytest.skip.Exception:
+        return setups
+    setups.append(
+        {
+            "store_url": url,
+            "cp_kind": "postgres",
+            "cp_where": url,
+            "ledger": str(tmp_path / "ledger-postgres.jsonl"),
+        }
+    )
+    return setups
+
+
 def _collect(results: Any, n: int, procs: list[Any], timeout: float = 180) -> list[Any]:
     """``n`` results from the children; fails fast (with exit codes) if they die."""
     import queue
@@ -109,35 +136,34 @@ def test_parallel_reviewers_in_threads_execute_once(backend: dict[str, str]) -> 
 
 
 @pytest.mark.slow
-def test_parallel_reviewers_in_processes_execute_once(
-    backend: dict[str, str], tmp_path: Path
-) -> None:
-    ledger_path = str(tmp_path / "ledger.jsonl")
-    store = open_store(backend["store_url"])
-    saver = open_checkpointer(backend["cp_kind"], backend["cp_where"])
-    app = build_app(store, saver, FileLedger(ledger_path), transfer())
-    rids = [interrupted(app)[2] for _ in range(3)]
+def test_parallel_reviewers_in_processes_execute_once(both_backends: list[dict[str, str]]) -> None:
+    plan = []
+    for setup in both_backends:
+        store = open_store(setup["store_url"])
+        saver = open_checkpointer(setup["cp_kind"], setup["cp_where"])
+        app = build_app(store, saver, FileLedger(setup["ledger"]), transfer())
+        plan.append((setup, [interrupted(app)[2] for _ in range(3)]))
+        store.close()
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(REVIEWERS)
     results = ctx.Queue()
     procs = [
-        ctx.Process(
-            target=reviewer_process,
-            args=(*backend.values(), ledger_path, rids, f"r{i}", barrier, results),
-        )
+        ctx.Process(target=reviewer_process, args=(plan, f"r{i}", barrier, results))
         for i in range(REVIEWERS)
     ]
     for p in procs:
         p.start()
-    got = _collect(results, REVIEWERS * len(rids), procs)
-    for rid in rids:
-        outcomes = [out for r, _, out in got if r == rid]
-        assert outcomes.count("resumed") == 1, outcomes
-        winner = store.get_request(rid).decided_by  # type: ignore[union-attr]
-        assert outcomes.count(f"AlreadyDecided:{winner}") == REVIEWERS - 1, outcomes
-    assert FileLedger(ledger_path).count("transfer_funds") == len(rids)
-    assert store.verify_audit().ok
-    store.close()
+    got = _collect(results, REVIEWERS * sum(len(rids) for _, rids in plan), procs)
+    for setup, rids in plan:
+        store = open_store(setup["store_url"])
+        for rid in rids:
+            outcomes = [out for r, _, out in got if r == rid]
+            assert outcomes.count("resumed") == 1, (setup["cp_kind"], outcomes)
+            winner = store.get_request(rid).decided_by  # type: ignore[union-attr]
+            assert outcomes.count(f"AlreadyDecided:{winner}") == REVIEWERS - 1, outcomes
+        assert FileLedger(setup["ledger"]).count("transfer_funds") == len(rids), setup
+        assert store.verify_audit().ok
+        store.close()
 
 
 def _record_decisions(store: Any, app: Any, n: int) -> list[str]:
@@ -172,31 +198,32 @@ def test_workers_in_threads_apply_each_decision_once(backend: dict[str, str]) ->
 
 @pytest.mark.slow
 def test_workers_in_processes_apply_each_decision_once(
-    backend: dict[str, str], tmp_path: Path
+    both_backends: list[dict[str, str]],
 ) -> None:
-    ledger_path = str(tmp_path / "ledger.jsonl")
-    store = open_store(backend["store_url"])
-    saver = open_checkpointer(backend["cp_kind"], backend["cp_where"])
-    app = build_app(store, saver, FileLedger(ledger_path), transfer())
-    rids = _record_decisions(store, app, 9)
+    expected = {}
+    for setup in both_backends:
+        store = open_store(setup["store_url"])
+        saver = open_checkpointer(setup["cp_kind"], setup["cp_where"])
+        app = build_app(store, saver, FileLedger(setup["ledger"]), transfer())
+        expected[setup["cp_kind"]] = _record_decisions(store, app, 9)
+        store.close()
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(2)
     results = ctx.Queue()
     procs = [
-        ctx.Process(
-            target=apply_worker_process,
-            args=(*backend.values(), ledger_path, barrier, results),
-        )
+        ctx.Process(target=apply_worker_process, args=(both_backends, barrier, results))
         for _ in range(2)
     ]
     for p in procs:
         p.start()
-    got = _collect(results, len(procs), procs)
-    applied = Counter(rid for ids, _ in got for rid in ids)
-    assert sorted(applied) == sorted(rids) and set(applied.values()) == {1}, got
-    assert all(not errors for _, errors in got), got
-    assert FileLedger(ledger_path).count("transfer_funds") == 6
-    store.close()
+    got = _collect(results, 2 * len(both_backends), procs)
+    for setup in both_backends:
+        kind = setup["cp_kind"]
+        mine = [(ids, errors) for k, ids, errors in got if k == kind]
+        applied = Counter(rid for ids, _ in mine for rid in ids)
+        assert sorted(applied) == sorted(expected[kind]), (kind, mine)
+        assert set(applied.values()) == {1} and all(not e for _, e in mine), (kind, mine)
+        assert FileLedger(setup["ledger"]).count("transfer_funds") == 6, kind
 
 
 def test_sqlite_checkpointer_file_is_shared(tmp_path: Path) -> None:
