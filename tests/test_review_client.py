@@ -112,6 +112,9 @@ def test_errors_are_typed_and_say_what_to_do() -> None:
 
     PhoenixClient("http://x", transport=transport, api_key="sekret").request("GET", "/v1/x")
     assert seen == ["Bearer sekret"]
+    html = httpx.MockTransport(lambda r: httpx.Response(200, text="<html>Phoenix</html>"))
+    with pytest.raises(PhoenixError, match="non-JSON content .* base URL"):
+        PhoenixClient("http://x", transport=html).get_project(P)
 
 
 # -- annotation configs --------------------------------------------------------------------------
@@ -167,12 +170,10 @@ def test_spool_keeps_everything_while_phoenix_is_down_and_sends_it_once_later() 
     spool = Spool(store, fake.client(), project=P, clock=clock, batch_size=2)
     report = spool.sync()
     assert report.unavailable and report.attempted == 2 and report.pending == 3  # stopped early
-    (e,) = [x for x in store.list_outbox() if x.attempts][:1]
-    assert e.next_attempt_at == T0 + timedelta(seconds=1) and "unreachable" in (e.last_error or "")
-    assert spool.sync().attempted == 1  # the two that failed wait for their backoff
-    fake.down = False
-    assert spool.sync().mirrored == 0  # nothing due yet ...
-    report = spool.sync(force=True)  # ... unless forced (hitl sync --force)
+    assert "could not reach Phoenix" in report.errors[0]
+    assert all(e.attempts == 0 and e.next_attempt_at is None for e in store.list_outbox())
+    fake.down = False  # back: everything goes at once, no backoff to sit out
+    report = spool.sync()
     assert (report.mirrored, report.pending) == (3, 0)
     ids = {e.span_id: e.phoenix_id for e in store.list_outbox(status="mirrored")}
     assert ids == {s: a["id"] for (_, s, _), a in fake.annotations.items()}

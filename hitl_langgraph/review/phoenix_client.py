@@ -150,7 +150,18 @@ class PhoenixClient:
             raise self._error(resp, method, url)
         if not resp.content:
             return None
-        return resp.json()
+        try:
+            return resp.json()
+        except ValueError as exc:
+            raise PhoenixError(
+                f"{method} {url} answered {resp.status_code} with non-JSON content "
+                f"({resp.headers.get('content-type', '?')}); is {self.base_url} Phoenix's "
+                "base URL (not its UI behind a proxy path, or the OTLP port)?",
+                status_code=resp.status_code,
+                method=method,
+                url=url,
+                detail=resp.text[:200],
+            ) from exc
 
     @staticmethod
     def _error(resp: httpx.Response, method: str, url: str) -> PhoenixError:

@@ -177,11 +177,11 @@ class Spool:
         try:
             ids = self.client.annotate_spans([e.payload for e in batch])
         except PhoenixUnavailable as exc:
+            # not the entries' fault: leave them as they are (no backoff, no store writes
+            # during an outage); the caller stops here and tries again later
             report.unavailable = True
             report.retrying = len(batch)
             report.errors.append(str(exc))
-            for e in batch:
-                self._retry(e, f"Phoenix unreachable: {exc.detail}")
             return report
         except PhoenixError as exc:
             if len(batch) == 1:
@@ -241,7 +241,8 @@ class Spool:
 
 class BackgroundSync:
     """A daemon thread that runs :meth:`Spool.sync` soon after :meth:`notify` and every
-    ``interval`` seconds while entries are pending (``idle_interval`` when none are).
+    ``interval`` seconds while entries are pending (``idle_interval`` when none are;
+    while Phoenix is unreachable the wait doubles up to ``idle_interval``).
 
     It starts with a sync, which sends what earlier runs left behind. It never blocks
     process exit: being a daemon, it dies with the interpreter, and whatever it had not
@@ -281,14 +282,16 @@ class BackgroundSync:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
+        outages = 0
         while not self._stop.is_set():
             self._wake.clear()  # a notify() during the sync below triggers the next one
             wait = self.idle_interval
             try:
                 report = self.spool.sync()
                 self.last_report = report
-                if report.pending:
-                    wait = self.interval
+                outages = outages + 1 if report.unavailable else 0
+                if report.pending:  # Phoenix down: back off to idle_interval, 2x per try
+                    wait = min(self.interval * 2 ** min(outages, 16), self.idle_interval)
             except Exception:  # a store outage must not kill the thread
                 logger.exception("hitl_langgraph review: background sync failed")
                 wait = self.interval
