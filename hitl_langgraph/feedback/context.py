@@ -25,7 +25,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Protocol, Union
 
 from ..action import canonical_json
@@ -68,6 +68,9 @@ class ReviewContext:
     executed: bool | None = None
     sources: tuple[str, ...] = field(default=())
     """Where each part came from (``store``, ``sample``, ``phoenix``, ``mapping``)."""
+    complete: bool = True
+    """``False`` when a source that should have answered did not (the trace is not in
+    Phoenix yet, or Phoenix is down): the loop waits a while before using it."""
 
 
 class ContextResolver(Protocol):
@@ -121,8 +124,9 @@ class StoreContextResolver:
         if hit is not None:
             return hit
         ctx = self._resolve(review)
-        with self._lock:
-            self._cache[key] = ctx
+        if ctx.complete:  # an incomplete one is resolved again next time
+            with self._lock:
+                self._cache[key] = ctx
         return ctx
 
     def _resolve(self, review: ReviewRecord) -> ReviewContext:
@@ -174,7 +178,8 @@ class StoreContextResolver:
             input=input_text or _str(rec.metadata.get("input")),
             tenant=tenant or _str(review.metadata.get("tenant")),
             trace_id=trace_id or review.trace_id,
-            executed=None if execution is None else execution.state == "done",
+            # route review runs without a journal row; every other route journals its run
+            executed=rec.status == "review" if execution is None else execution.state == "done",
             sources=tuple(sources),
         )
 
@@ -220,10 +225,10 @@ class PhoenixContextResolver(StoreContextResolver):
             logger.warning(
                 "hitl_langgraph: reading the trace of %s failed: %s", review.span_id, exc
             )
-            return super()._resolve(review)
+            return replace(super()._resolve(review), complete=False)
         target = spans.get(review.span_id.lower())
-        if target is None:
-            return super()._resolve(review)
+        if target is None:  # not ingested yet (or deleted)
+            return replace(super()._resolve(review), complete=False)
         request_id, sources = self._request_id_from(review, target, spans)
         trace_id = str(target["context"]["trace_id"])
         rec = self.store.get_request(request_id) if request_id else None

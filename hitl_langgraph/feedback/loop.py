@@ -5,7 +5,9 @@ One call, :meth:`FeedbackLoop.run_once`, for a scheduler, a CLI or a notebook::
     loop = FeedbackLoop(
         store,
         project="support-agent",
-        collect=queue.collect,                       # ReviewQueue: verdicts from Phoenix
+        # ReviewQueue: verdicts from Phoenix; include_reviewed also picks up later edits
+        # (a reviewer changing or retracting a verdict), at one more read per reviewed span
+        collect=lambda: queue.collect(include_reviewed=True),
         resolver=PhoenixContextResolver(store, queue.client, "support-agent"),
         prompts=[PromptRegistry("support-agent", phoenix=queue.client, node="agent")],
         adaptive=adaptive,                           # the policy's AdaptiveRisk adjuster
@@ -30,7 +32,7 @@ import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -71,6 +73,8 @@ class LoopReport:
     started_at: datetime
     collected: Any = None
     reviews: int = 0
+    deferred: int = 0
+    """Reviews kept out of guidance this run: their context is not complete yet."""
     guidance: GuidanceSet = field(default_factory=GuidanceSet)
     previous_version: str | None = None
     published: bool = False
@@ -92,7 +96,7 @@ class LoopReport:
     def __str__(self) -> str:
         g = self.guidance
         rows = [
-            ("reviews read", str(self.reviews)),
+            ("reviews read (deferred)", f"{self.reviews} ({self.deferred})"),
             (
                 "guidance version",
                 f"{self.previous_version or '-'} -> {g.version}" if self.published else g.version,
@@ -146,6 +150,9 @@ class FeedbackLoop:
         compensations: Compensators (a runner, a registry, or ``{tool: fn}``).
         mirror: Called last to send outbox entries to Phoenix (``ReviewQueue.sync``).
         clock: Injectable wall clock.
+        resolve_grace: How long a review whose context is incomplete (its trace not in
+            Phoenix yet, Phoenix down) is kept out of guidance before the partial context
+            is used; remediation and risk priors use it right away.
         raise_errors: Re-raise the first step error after the run.
     """
 
@@ -165,6 +172,7 @@ class FeedbackLoop:
         mirror: Callable[[], Any] | None = None,
         clock: Callable[[], datetime] = utc_now,
         worker_id: str | None = None,
+        resolve_grace: timedelta = timedelta(minutes=10),
         raise_errors: bool = False,
     ) -> None:
         self.store = store
@@ -186,6 +194,7 @@ class FeedbackLoop:
         self.mirror = mirror
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:feedback"
+        self.resolve_grace = resolve_grace
         self.raise_errors = raise_errors
         self._reader = StreamReader(store, GUIDANCE_STREAM, GUIDANCE_EVENT)
 
@@ -207,12 +216,25 @@ class FeedbackLoop:
         """The resolved context of each review, by review id."""
         return {r.review_id: self.resolver.resolve(r) for r in reviews}
 
+    def ready(
+        self, reviews: Sequence[ReviewRecord], contexts: Mapping[str, ReviewContext]
+    ) -> list[ReviewRecord]:
+        """The reviews guidance may use now: complete contexts, or past ``resolve_grace``."""
+        now = self.clock()
+        out = []
+        for r in reviews:
+            ctx = contexts.get(r.review_id)
+            if ctx is None or ctx.complete or now - r.collected_at >= self.resolve_grace:
+                out.append(r)
+        return out
+
     def derive(
         self, reviews: Sequence[ReviewRecord], contexts: Mapping[str, ReviewContext]
     ) -> GuidanceSet:
         """The guidance set for these reviews (see :func:`derive_guidance`)."""
+        usable = self.ready(reviews, contexts)
         return derive_guidance(
-            reviews, contexts, self.config, now=self.clock(), instruction_of=self.distiller
+            usable, contexts, self.config, now=self.clock(), instruction_of=self.distiller
         )
 
     def published(self) -> tuple[int, GuidanceSet, frozenset[str]]:
@@ -309,6 +331,7 @@ class FeedbackLoop:
         reviews = step("reviews", self.reviews) or []
         report.reviews = len(reviews)
         contexts = step("resolve", lambda: self.contexts(reviews)) or {}
+        report.deferred = len(reviews) - len(self.ready(reviews, contexts))
         guidance = step("guidance", lambda: self.derive(reviews, contexts))
         if guidance is not None:
             report.guidance = guidance
