@@ -512,7 +512,22 @@ class GateEngine:
             rec = self._record(it, ctx, "pending", now)
             stored, _ = self.store.put_request(rec, audit=self._audit("requested", rec, now))
         if stored.status != "pending":
-            return stored  # replay, or recorded first by the inbox: already audited
+            # replay, or recorded first by the inbox (already audited): tell observers once
+            if self.observers and self.store.claim_execution(
+                f"observed:{it.request_id}", worker=self.worker_id, at=now
+            ):
+                decided_at = stored.decided_at or now
+                self._emit(
+                    "decided",
+                    it,
+                    ctx,
+                    now,
+                    decision=d.type,
+                    waited=(decided_at - stored.created_at).total_seconds(),
+                    reviewer=stored.decided_by,
+                    extra=dict(stored.metadata),
+                )
+            return stored
         status = _STATUS_OF[d.type]
         waited = (now - stored.created_at).total_seconds()
         try:
@@ -625,6 +640,7 @@ class GateEngine:
         waited: float | None = None,
         error: str | None = None,
         extra: dict[str, Any] | None = None,
+        reviewer: str | None = None,
     ) -> None:
         if not self.observers:
             return
@@ -646,8 +662,11 @@ class GateEngine:
                 thread_id=ctx.thread_id,
                 user_id=ctx.user_id,
                 decision=decision,
+                reviewer=reviewer,
                 waited_seconds=waited,
                 error=error,
+                approver_roles=tuple(sorted(a.approver_roles)),
+                expires_at=it.expires_at,
                 extra=extra or {},
             ),
         )

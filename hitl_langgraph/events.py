@@ -47,6 +47,8 @@ class GateEvent:
     waited_seconds: float | None = None
     sampled_for_review: bool | None = None
     error: str | None = None
+    approver_roles: tuple[str, ...] = ()
+    expires_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -45,6 +45,7 @@ def approval_gate(
     clock: Clock = utc_now,
     observers: tuple[GateObserver, ...] = (),
     default_expiry: timedelta | None = None,
+    require_recorded_decisions: bool = False,
 ) -> Callable[[Any, RunnableConfig], Command[Any]]:
     """Build a node that asks the policy (and, if needed, a human) about a state action.
 
@@ -67,7 +68,12 @@ def approval_gate(
         if policy is None or store is None:
             raise ConfigurationError("approval_gate needs policy= and store= (or engine=)")
         engine = GateEngine(
-            policy, store, clock=clock, observers=observers, default_expiry=default_expiry
+            policy,
+            store,
+            clock=clock,
+            observers=observers,
+            default_expiry=default_expiry,
+            require_recorded_decisions=require_recorded_decisions,
         )
     source: ActionSource = name if action is None else action
     gate_engine = engine

@@ -88,6 +88,7 @@ class HITLMiddleware(AgentMiddleware):
         clock: Clock = utc_now,
         observers: Sequence[GateObserver] = (),
         default_expiry: timedelta | None = None,
+        require_recorded_decisions: bool = False,
     ) -> None:
         super().__init__()
         if engine is None:
@@ -106,7 +107,12 @@ class HITLMiddleware(AgentMiddleware):
                     unmatched=policy.unmatched,
                 )
             engine = GateEngine(
-                policy, store, clock=clock, observers=observers, default_expiry=default_expiry
+                policy,
+                store,
+                clock=clock,
+                observers=observers,
+                default_expiry=default_expiry,
+                require_recorded_decisions=require_recorded_decisions,
             )
         self.engine = engine
 

@@ -99,6 +99,7 @@ class GatedToolNode(ToolNode):
         worker_id: str | None = None,
         observers: Sequence[GateObserver] = (),
         default_expiry: timedelta | None = None,
+        require_recorded_decisions: bool = False,
         **kwargs: Any,
     ) -> None:
         inner_wrap = kwargs.pop("wrap_tool_call", None)
@@ -123,6 +124,7 @@ class GatedToolNode(ToolNode):
                 worker_id=worker_id,
                 observers=observers,
                 default_expiry=default_expiry,
+                require_recorded_decisions=require_recorded_decisions,
             )
         self.engine = engine
 
