@@ -525,7 +525,7 @@ class GateEngine:
                     decision=d.type,
                     waited=(decided_at - stored.created_at).total_seconds(),
                     reviewer=stored.decided_by,
-                    extra=dict(stored.metadata),
+                    extra={**stored.metadata, "recorded_first": True},
                 )
             return stored
         status = _STATUS_OF[d.type]

@@ -183,6 +183,10 @@ def notifier_observer(
     wanted = frozenset(kinds)
 
     def observe(event: GateEvent) -> None:
+        # a decision recorded through the Inbox was already notified by the Inbox (with the
+        # reviewer's roles); the gate only reports it to observers such as tracing
+        if event.kind == "decided" and event.extra.get("recorded_first"):
+            return
         if event.kind in wanted:
             notify_all((notifier,), Notification.from_gate_event(event))
 
