@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from feedback_support import RULE, review, span_id
+from feedback_support import RULE, T0, review, span_id
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import ChatPromptTemplate
 from openinference.instrumentation.langchain import LangChainInstrumentor
@@ -110,6 +110,23 @@ def test_each_line_names_its_item_and_the_version_covers_what_was_rendered() -> 
     assert f"[{item.id}]" in r.text and r.item_ids == (item.id,)
     assert r.version == g.for_node("payments", tools=["refund"]).version != g.version
     assert r.span_ids == item.span_ids and "asked: 'refund order A1" in r.text
+
+
+def test_advice_on_a_correct_action_is_not_called_a_mistake() -> None:
+    s = span_id()
+    reviews = [
+        review(s, label="correct", reviewer="alice"),
+        review(s, name="hitl_guidance", explanation="Also confirm the order id.", reviewer="alice"),
+    ]
+    g = derive_guidance(
+        reviews, {r.review_id: PAY for r in reviews}, GuidanceConfig(min_reviews=1), now=T0
+    )
+    (item,) = g.active
+    assert not item.judged_wrong
+    text = render_guidance(g, node="payments").text
+    assert "judged it right" in text and "wrong" not in text
+    wrong = render_guidance(guidance((RULE, PAY, "")), node="payments").text
+    assert "reviewers said that was wrong" in wrong
 
 
 def test_apply_appends_or_fills_the_slot_and_never_rewrites_the_base() -> None:

@@ -192,6 +192,7 @@ def _build(scope: Scope, ev: list[_Evidence], cfg: GuidanceConfig, now: datetime
         expires=expires,
         example=example,
         owner_backed=owner,
+        judged_wrong=any(e.label in cfg.wrong_labels for e in ev if e.label),
         note=note,
     )
 

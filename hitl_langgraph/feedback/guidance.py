@@ -102,11 +102,13 @@ class GuidanceItem:
     example: CorrectedExample | None = None
     owner_backed: bool = False
     note: str = ""
+    judged_wrong: bool = False
+    """Some review behind it judged the action wrong (else it is advice on a good one)."""
 
     def prompt_key(self) -> list[Any]:
         """What the agent is told (the part the version hash covers)."""
         ex = None if self.example is None else asdict(self.example)
-        return [self.id, self.instruction, self.scope.key(), ex]
+        return [self.id, self.instruction, self.scope.key(), ex, self.judged_wrong]
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

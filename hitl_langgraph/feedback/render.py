@@ -103,7 +103,12 @@ def _lines(item: GuidanceItem, examples: bool) -> str:
             bits.append(f"asked: {ex.input!r}")
         if ex.did:
             bits.append(f"the agent did: {ex.did}")
-        line += "\n  Example - " + "; ".join(bits) + "; reviewers said that was wrong."
+        verdict = (
+            "reviewers said that was wrong"
+            if item.judged_wrong
+            else "reviewers judged it right and added the instruction"
+        )
+        line += "\n  Example - " + "; ".join(bits) + f"; {verdict}."
     return line
 
 
