@@ -36,17 +36,15 @@ policy = RiskPolicy(
 )  # default thresholds: score > 0.85 -> blocking approval
 store = open_store("sqlite:///hitl.db")  # also "memory://" and "postgresql://..."
 
-model = ScriptedChatModel(
-    script=[  # offline stand-in; use init_chat_model("provider:model")
-        AIMessage(
-            "",
-            tool_calls=[
-                {"name": "transfer_funds", "args": {"amount": 9000, "to": "bob"}, "id": "c1"}
-            ],
-        ),
-        AIMessage("Sent 9,000 to bob."),
-    ]
-)
+def scripted_model(messages):        # offline stand-in; use init_chat_model("provider:model")
+    if messages[-1].type == "human":  # a user asks: propose the transfer they asked for
+        amount = int(messages[-1].content.split()[-1])
+        return AIMessage("", tool_calls=[{"name": "transfer_funds", "id": str(uuid.uuid4()),
+                                          "args": {"amount": amount, "to": "bob"}}])
+    return AIMessage(f"Done: {messages[-1].content}")
+
+
+model = ScriptedChatModel(script=scripted_model)
 graph = StateGraph(MessagesState)
 graph.add_node("agent", lambda s: {"messages": [model.invoke(s["messages"])]})
 graph.add_node("tools", GatedToolNode([transfer_funds, lookup_account], policy=policy, store=store))
@@ -64,4 +62,4 @@ print("waiting:", request.value["action_requests"][0]["description"])
 
 # later (minutes or days, any process): a reviewer decides and the graph resumes
 done = app.invoke(Command(resume={request.id: {"decisions": [{"type": "approve"}]}}), config)
-print(done["messages"][-2].content, "|", done["messages"][-1].content)
+print(done["messages"][-1].content)

@@ -82,7 +82,8 @@ class GatedToolNode(ToolNode):
         tools: the tools, as for ``ToolNode``.
         policy: routes each call (auto / review / approve / deny).
         store: the approval store (see :func:`~hitl_langgraph.open_store`).
-        clock, worker_id, observers, default_expiry: passed to :class:`GateEngine`.
+        clock, worker_id, observers, default_expiry, require_recorded_decisions,
+            trace_ids: passed to :class:`GateEngine`.
         engine: use an existing engine instead (shared with other gates).
         **kwargs: every other ``ToolNode`` argument (``name``, ``handle_tool_errors``,
             ``messages_key``, ...). ``wrap_tool_call`` wrappers run inside the gate.
@@ -100,6 +101,7 @@ class GatedToolNode(ToolNode):
         observers: Sequence[GateObserver] = (),
         default_expiry: timedelta | None = None,
         require_recorded_decisions: bool = False,
+        trace_ids: Callable[[], tuple[str, str] | None] | None = None,
         **kwargs: Any,
     ) -> None:
         inner_wrap = kwargs.pop("wrap_tool_call", None)
@@ -125,6 +127,7 @@ class GatedToolNode(ToolNode):
                 observers=observers,
                 default_expiry=default_expiry,
                 require_recorded_decisions=require_recorded_decisions,
+                trace_ids=trace_ids,
             )
         self.engine = engine
 
