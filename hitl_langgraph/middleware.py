@@ -103,6 +103,7 @@ class HITLMiddleware(AgentMiddleware):
                 policy = RiskPolicy(
                     rules=[*extra, *policy.rules],
                     scorers=policy.scorers,
+                    adjusters=policy.adjusters,
                     thresholds=policy.thresholds,
                     unmatched=policy.unmatched,
                 )

@@ -12,10 +12,13 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from hitl_langgraph import (
+    Action,
     ConfigurationError,
     DigestMismatch,
     HITLMiddleware,
     InvalidDecision,
+    RiskPolicy,
+    Rule,
     open_store,
 )
 from hitl_langgraph.testing import tool_call
@@ -138,3 +141,13 @@ def test_needs_a_store_and_a_policy() -> None:
         HITLMiddleware(policy=bank_policy())
     with pytest.raises(ConfigurationError):
         HITLMiddleware(store=open_store("memory://"))
+
+
+def test_interrupt_on_keeps_the_policy_adjusters(store: Any) -> None:
+    def bump(action: Any, ctx: Any) -> tuple[float, str]:
+        return 0.5, "adjusted by reviews: +0.50"
+
+    policy = RiskPolicy(rules=[Rule(tool="lookup_*", score=0.4)], adjusters=[bump])
+    mw = HITLMiddleware(policy, store=store, interrupt_on={"close_account": True})
+    a = mw.engine.policy.assess(Action("lookup_account", {"name": "x"}))
+    assert a.route == "approve" and "adjusted by reviews: +0.50" in a.reasons
