@@ -19,6 +19,7 @@ LangChain, and their number must equal the number pending.
 from __future__ import annotations
 
 import contextvars
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union
@@ -27,13 +28,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     PrivateAttr,
     ValidationError,
     model_validator,
 )
-from pydantic_core import CoreSchema, core_schema
+from pydantic_core import CoreSchema
 
 from .errors import DecisionError, DigestMismatch, InvalidDecision
 
@@ -46,7 +46,6 @@ __all__ = [
     "Reject",
     "Respond",
     "ResumePayload",
-    "ResumeSchema",
     "decision_error_from",
     "pending_context",
 ]
@@ -184,6 +183,14 @@ class ResumePayload(BaseModel):
         """Decisions keyed by request id (set when validated inside a gate)."""
         return dict(self._matched)
 
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        # LangGraph builds this at every interrupt; a hand-written schema is much cheaper
+        # than generating one for the discriminated union (validation is unchanged)
+        return copy.deepcopy(_RESUME_JSON_SCHEMA)
+
 
 def match_decisions(
     decisions: Sequence[Approve | Edit | Reject | Respond],
@@ -264,70 +271,29 @@ def decision_error_from(exc: ValidationError) -> DecisionError:
 DecisionKind = Literal["approve", "edit", "reject", "respond"]
 
 
-def _resume_json_schema() -> dict[str, Any]:
-    """A compact JSON schema of the resume value, for clients that render a form.
-
-    Hand-written (LangGraph stores it in every interrupt's checkpoint); the validation
-    itself is done by :class:`ResumePayload`.
-    """
-    base = {
-        "request_id": {"type": "string"},
-        "digest": {"type": "string"},
-        "message": {"type": "string"},
-    }
-
-    def variant(kind: str, required: list[str], **extra: Any) -> dict[str, Any]:
-        return {
-            "type": "object",
-            "properties": {"type": {"const": kind}, **base, **extra},
-            "required": ["type", *required],
-            "additionalProperties": False,
-        }
-
-    decision = {
-        "oneOf": [
-            variant("approve", []),
-            variant(
-                "edit",
-                ["edited_action"],
-                edited_action={
-                    "type": "object",
-                    "properties": {"name": {"type": "string"}, "args": {"type": "object"}},
-                    "required": ["name", "args"],
-                },
-            ),
-            variant("reject", []),
-            variant("respond", ["message"]),
-        ]
-    }
-    return {
-        "title": "HITLResponse",
-        "description": "{'decisions': [...]} (LangChain HITLResponse) or a single decision",
-        "anyOf": [
-            {
+_RESUME_JSON_SCHEMA: dict[str, Any] = {
+    "title": "HITLResponse",
+    "description": (
+        "{'decisions': [...]} (LangChain's HITLResponse) or a single decision; each decision "
+        "is {'type': 'approve'|'edit'|'reject'|'respond', 'request_id'?, 'digest'?, "
+        "'message'?, 'edited_action'?: {'name', 'args'}}"
+    ),
+    "type": "object",
+    "properties": {
+        "decisions": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
                 "type": "object",
-                "properties": {"decisions": {"type": "array", "items": decision, "minItems": 1}},
-                "required": ["decisions"],
+                "required": ["type"],
+                "properties": {
+                    "type": {"enum": ["approve", "edit", "reject", "respond"]},
+                    "request_id": {"type": "string"},
+                    "digest": {"type": "string"},
+                    "message": {"type": "string"},
+                    "edited_action": {"type": "object"},
+                },
             },
-            decision,
-        ],
-    }
-
-
-class ResumeSchema:
-    """``response_schema`` handed to ``interrupt()``: validates into :class:`ResumePayload`.
-
-    LangGraph builds a ``TypeAdapter`` and its JSON schema at every interrupt; for a
-    pydantic model with a discriminated union that costs milliseconds. This wrapper
-    validates with the same model but serves a small hand-written JSON schema.
-    """
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_plain_validator_function(ResumePayload.model_validate)
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
-    ) -> dict[str, Any]:
-        return _resume_json_schema()
+        }
+    },
+}

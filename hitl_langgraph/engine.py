@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.errors import GraphInterrupt
@@ -45,7 +45,6 @@ from .decisions import (
     Reject,
     Respond,
     ResumePayload,
-    ResumeSchema,
     decision_error_from,
     pending_context,
 )
@@ -120,7 +119,7 @@ class _RunCtx:
     user_id: str | None
     tool_names: frozenset[str] | None
     arg_validator: Callable[[str, dict[str, Any]], None] | None
-    created: list[str] = field(default_factory=list)
+    seen: dict[str, ApprovalRecord | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -331,7 +330,7 @@ class GateEngine:
 
         with pending_context(pas, check):
             try:
-                resp = cast(ResumePayload, interrupt(value, response_schema=ResumeSchema))
+                resp = interrupt(value, response_schema=ResumePayload)
             except GraphInterrupt as gi:
                 self._record_pending(pending, gi, ctx)
                 raise
@@ -359,6 +358,7 @@ class GateEngine:
     def _check_decision(self, it: GateItem, d: Any, ctx: _RunCtx) -> None:
         """Refuse (before LangGraph saves it) a decision that cannot be applied."""
         stored = self.store.get_request(it.request_id)
+        ctx.seen[it.request_id] = stored
         needs_record = self.require_recorded_decisions or it.assessment.quorum > 1
         if needs_record and (stored is None or stored.status == "pending"):
             raise NotAuthorized(
@@ -507,7 +507,8 @@ class GateEngine:
         ctx: _RunCtx,
         now: datetime,
     ) -> ApprovalRecord:
-        stored = self.store.get_request(it.request_id)
+        # read once per round: the check that validated this decision just read the row
+        stored = ctx.seen.pop(it.request_id, None) or self.store.get_request(it.request_id)
         if stored is None:  # decided before the pending row was written (should not happen)
             rec = self._record(it, ctx, "pending", now)
             stored, _ = self.store.put_request(rec, audit=self._audit("requested", rec, now))
