@@ -15,7 +15,18 @@ The hierarchy::
     │   ├── NotAuthorized                   the reviewer may not make this decision
     │   └── NotPending                      nothing is waiting for a decision there
     ├── ExecutionInProgress                 another worker is executing the approved action
-    └── AuditError                          the audit trail failed verification
+    ├── AuditError                          the audit trail failed verification
+    ├── PhoenixError                        Phoenix refused a request or could not be reached
+    │   ├── PhoenixUnavailable              no answer (refused, timeout): spooled writes wait
+    │   ├── PhoenixNotFound                 404: project (before its first span), span, config
+    │   │   └── PromptNotFound (+FeedbackError)  no such prompt, version or tag
+    │   ├── PhoenixConflict                 409: exists already / defined differently
+    │   └── PhoenixStartError (RuntimeError)  a local ``phoenix serve`` did not come up
+    ├── InvalidVerdict (ValueError)         a verdict label or reviewer the config does not allow
+    └── FeedbackError                       the feedback loop could not do its job
+        ├── TemplateVariableError (ConfigurationError)  a template would lose a variable
+        ├── CompensationFailed              a compensator kept failing; it was reported
+        └── CompensationNotRegistered (ConfigurationError)  no compensator for the tool
 
 Decision errors raised while a graph resumes are marked as *invalid resume values*
 (``langgraph.errors.is_invalid_resume``), so LangGraph does not store them: the interrupt
@@ -24,22 +35,35 @@ stays pending and a correct decision can be sent afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 __all__ = [
     "AlreadyDecided",
     "AuditError",
+    "CompensationFailed",
+    "CompensationNotRegistered",
     "ConfigurationError",
     "DecisionError",
     "DigestMismatch",
     "ExecutionInProgress",
+    "FeedbackError",
     "HitlError",
     "InvalidDecision",
+    "InvalidVerdict",
+    "missing_dependency",
     "MissingDependencyError",
     "NotAuthorized",
     "NotPending",
+    "PhoenixConflict",
+    "PhoenixError",
+    "PhoenixNotFound",
+    "PhoenixStartError",
+    "PhoenixUnavailable",
     "PolicyError",
+    "PromptNotFound",
     "RequestNotFound",
     "StoreError",
-    "missing_dependency",
+    "TemplateVariableError",
 ]
 
 
@@ -139,6 +163,94 @@ class ExecutionInProgress(HitlError):
 
 class AuditError(HitlError):
     """The audit trail failed verification: a row was edited, removed or reordered."""
+
+
+class PhoenixError(HitlError):
+    """Phoenix refused a request or could not be reached.
+
+    Attributes:
+        status_code: The HTTP status, or ``None`` when no answer came back.
+        method, url: The request that failed.
+        detail: Phoenix's error detail (or the transport error).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        method: str = "",
+        url: str = "",
+        detail: str = "",
+    ) -> None:
+        self.status_code = status_code
+        self.method = method
+        self.url = url
+        self.detail = detail
+        super().__init__(message)
+
+
+class PhoenixUnavailable(PhoenixError):
+    """No answer from Phoenix (connection refused, timeout). Nothing was written there."""
+
+
+class PhoenixNotFound(PhoenixError):
+    """404: the project (Phoenix creates it with its first span), span or config is missing."""
+
+
+class PhoenixConflict(PhoenixError):
+    """409: the thing exists already (annotation config names are global)."""
+
+
+class PhoenixStartError(PhoenixError, RuntimeError):
+    """``phoenix serve`` exited or did not become healthy in time (log tail included)."""
+
+
+class InvalidVerdict(HitlError, ValueError):
+    """A verdict label (or reviewer name) the review config does not allow. Nothing was
+    written."""
+
+
+class FeedbackError(HitlError):
+    """Base class of the feedback loop's errors."""
+
+
+class TemplateVariableError(FeedbackError, ConfigurationError):
+    """A template would lose variables (``missing``), or lacks a needed slot.
+
+    Raised instead of "repairing" a candidate: a prompt that silently drops
+    ``{question}`` still scores well on a metric and fails in production.
+    """
+
+    def __init__(self, message: str, *, missing: Sequence[str] = ()) -> None:
+        self.missing = tuple(missing)
+        super().__init__(message)
+
+
+class PromptNotFound(FeedbackError, PhoenixNotFound):
+    """Phoenix has no such prompt, prompt version, or tag (HTTP 404).
+
+    Other Phoenix failures are the review package's
+    :class:`~hitl_langgraph.review.PhoenixError` (``PhoenixUnavailable``, ...).
+    """
+
+
+class CompensationFailed(FeedbackError):
+    """A compensator failed on every attempt. It was recorded in the audit log.
+
+    Attributes:
+        request_id: The executed action that could not be compensated.
+        attempts: How many times the compensator was called.
+    """
+
+    def __init__(self, message: str, *, request_id: str, attempts: int) -> None:
+        self.request_id = request_id
+        self.attempts = attempts
+        super().__init__(message)
+
+
+class CompensationNotRegistered(FeedbackError, ConfigurationError):
+    """No compensator is registered for the tool."""
 
 
 def missing_dependency(package: str, extra: str, exc: ImportError) -> MissingDependencyError:

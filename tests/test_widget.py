@@ -38,7 +38,8 @@ def test_approve_button_resumes_and_runs_once(setup: Any) -> None:
     assert len(widget.picker.options) == 1 and "transfer_funds" in widget.header.value
     assert "alice" in widget.header.value and "transfer_funds" in widget.details.value
     widget.approve_button.click()
-    assert widget.last_result is not None and widget.last_result.outcome == "resumed", widget.outcome.value
+    assert widget.last_result is not None, widget.outcome.value
+    assert widget.last_result.outcome == "resumed"
     assert ledger.count("transfer_funds") == 1
     assert "resumed" in widget.outcome.value and widget.picker.options == ()
     assert Inbox(store).count() == 0

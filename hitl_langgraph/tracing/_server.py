@@ -23,13 +23,11 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+from ..errors import PhoenixStartError
+
 __all__ = ["PhoenixServer", "PhoenixStartError", "free_port", "phoenix_command"]
 
 _LOG_TAIL_LINES = 40
-
-
-class PhoenixStartError(RuntimeError):
-    """``phoenix serve`` exited or did not become healthy in time (log tail included)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
