@@ -26,7 +26,7 @@ from .errors import ConfigurationError, missing_dependency
 from .events import GateObserver
 from .policy import DECISION_TYPES, RiskPolicy, Rule
 from .store.base import ApprovalStore
-from .tool_node import EDIT_NOTICE, resolution_message
+from .tool_node import annotate_edit, resolution_message
 
 try:
     from langchain.agents.middleware import AgentMiddleware
@@ -146,15 +146,6 @@ class HITLMiddleware(AgentMiddleware):
             return request.override(tool_call=call)
         return request.override(tool_call=call, tool=tool)
 
-    @staticmethod
-    def _annotate(
-        res: Resolution, result: ToolMessage | Command[Any]
-    ) -> ToolMessage | Command[Any]:
-        if res.edited and isinstance(result, ToolMessage):
-            notice = EDIT_NOTICE.format(name=res.tool_call["name"], args=res.tool_call["args"])
-            return result.model_copy(update={"content": f"{notice}\n\n{result.content}"})
-        return result
-
     def wrap_tool_call(
         self,
         request: ToolCallRequest,
@@ -166,7 +157,7 @@ class HITLMiddleware(AgentMiddleware):
             return msg
         req = self._edited_request(request, res)
         result = self.engine.run_once(res, lambda: handler(req), config=request.runtime.config)
-        return self._annotate(res, result)
+        return annotate_edit(res, result)
 
     async def awrap_tool_call(
         self,
@@ -181,4 +172,4 @@ class HITLMiddleware(AgentMiddleware):
         result = await self.engine.arun_once(
             res, lambda: handler(req), config=request.runtime.config
         )
-        return self._annotate(res, result)
+        return annotate_edit(res, result)

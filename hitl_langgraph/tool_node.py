@@ -38,7 +38,7 @@ from .events import GateObserver
 from .policy import RiskPolicy
 from .store.base import ApprovalStore
 
-__all__ = ["GatedToolNode", "resolution_message", "route_tool_calls"]
+__all__ = ["GatedToolNode", "annotate_edit", "resolution_message", "route_tool_calls"]
 
 _RESOLUTIONS: contextvars.ContextVar[dict[str, Resolution] | None] = contextvars.ContextVar(
     "hitl_resolutions", default=None
@@ -73,6 +73,16 @@ def resolution_message(res: Resolution) -> ToolMessage | None:
             res.message or "", name=tool, tool_call_id=call.get("id") or "", status="success"
         )
     return None
+
+
+def annotate_edit(
+    res: Resolution, result: ToolMessage | Command[Any]
+) -> ToolMessage | Command[Any]:
+    """Prefix the result of a reviewer-edited call with the notice the model needs."""
+    if res.edited and isinstance(result, ToolMessage):
+        notice = EDIT_NOTICE.format(name=res.tool_call["name"], args=res.tool_call["args"])
+        return result.model_copy(update={"content": f"{notice}\n\n{result.content}"})
+    return result
 
 
 class GatedToolNode(ToolNode):
@@ -251,15 +261,6 @@ class GatedToolNode(ToolNode):
         )
         return res, None, req
 
-    @staticmethod
-    def _annotate(
-        res: Resolution, result: ToolMessage | Command[Any]
-    ) -> ToolMessage | Command[Any]:
-        if res.edited and isinstance(result, ToolMessage):
-            notice = EDIT_NOTICE.format(name=res.tool_call["name"], args=res.tool_call["args"])
-            return result.model_copy(update={"content": f"{notice}\n\n{result.content}"})
-        return result
-
     def _gate_wrap(
         self,
         request: ToolCallRequest,
@@ -274,7 +275,7 @@ class GatedToolNode(ToolNode):
                 return self._inner_wrap(req, execute)  # type: ignore[no-any-return]
             return execute(req)
 
-        return self._annotate(res, self.engine.run_once(res, run, config=request.runtime.config))
+        return annotate_edit(res, self.engine.run_once(res, run, config=request.runtime.config))
 
     async def _agate_wrap(
         self,
@@ -291,7 +292,7 @@ class GatedToolNode(ToolNode):
             return await execute(req)
 
         result = await self.engine.arun_once(res, run, config=request.runtime.config)
-        return self._annotate(res, result)
+        return annotate_edit(res, result)
 
 
 def _key(call: ToolCall | dict[str, Any], index: int) -> str:
