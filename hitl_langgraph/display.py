@@ -15,6 +15,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from .policy import Assessment
@@ -50,13 +51,20 @@ def configure(*, phoenix_url: str | None = None, project: str | None = None) -> 
         _settings["project"] = project
 
 
-def trace_url(trace_id: str | None) -> str | None:
-    """Link to a trace in the Phoenix UI, or ``None`` if no Phoenix URL is known."""
+def trace_url(trace_id: str | None, span_id: str | None = None) -> str | None:
+    """Link to a paused run in the Phoenix UI, or ``None`` if no Phoenix URL is known.
+
+    With the span id it is Phoenix's ``/redirects/spans/<span id>``, which opens the trace
+    with that span selected; without it, the project's trace view by trace id.
+    """
     base = _settings["phoenix_url"] or os.environ.get("PHOENIX_URL")
-    if not trace_id or not base:
+    if not base or not (trace_id or span_id):
         return None
+    base = base.rstrip("/")
+    if span_id:
+        return f"{base}/redirects/spans/{quote(span_id)}"
     project = _settings["project"] or os.environ.get("PHOENIX_PROJECT") or "default"
-    return f"{base.rstrip('/')}/projects/{html.escape(project)}/traces/{html.escape(trace_id)}"
+    return f"{base}/projects/{quote(project)}/traces/{quote(str(trace_id))}"
 
 
 def _e(value: Any) -> str:
@@ -101,7 +109,10 @@ def _rows(pairs: Sequence[tuple[str, str]]) -> str:
 
 def record_html(rec: ApprovalRecord) -> str:
     """One approval request as an HTML card."""
-    link = trace_url(str(rec.metadata.get("paused_trace_id") or "") or None)
+    link = trace_url(
+        str(rec.metadata.get("paused_trace_id") or "") or None,
+        str(rec.metadata.get("paused_span_id") or "") or None,
+    )
     pairs: list[tuple[str, str]] = [
         ("action", f"<b>{_e(rec.tool)}</b>" + (" (state)" if rec.kind == "state" else "")),
         ("arguments", _args_table(rec.args)),
@@ -126,7 +137,7 @@ def record_html(rec: ApprovalRecord) -> str:
             ("decision", decision_html(rec.decision) + f"{who} at {_time(rec.decided_at)}")
         )
     if link:
-        pairs.append(("trace", f"<a href='{link}' target='_blank'>open in Phoenix</a>"))
+        pairs.append(("trace", f"<a href='{_e(link)}' target='_blank'>open in Phoenix</a>"))
     return f"{_STYLE}<div class='hitl'>{_rows(pairs)}</div>"
 
 

@@ -29,7 +29,10 @@ def record(**kw: object) -> ApprovalRecord:
         "allowed_decisions": ["approve", "reject"],
         "requester": "alice",
         "expires_at": NOW + timedelta(hours=4),
-        "metadata": {"paused_trace_id": "0af7651916cd43dd8448eb211c80319c"},
+        "metadata": {
+            "paused_trace_id": "0af7651916cd43dd8448eb211c80319c",
+            "paused_span_id": "b7ad6b7169203331",
+        },
     }
     base.update(kw)
     return ApprovalRecord(**base)  # type: ignore[arg-type]
@@ -52,7 +55,8 @@ def test_record_html_shows_what_a_reviewer_needs() -> None:
         assert text in out, text
     assert "<script>" not in out and "&lt;script&gt;" in out  # escaped
     assert "<details>" in out and "(300 chars)" in out  # long value folded
-    assert "http://127.0.0.1:6006/projects/bank/traces/0af7651916cd43dd8448eb211c80319c" in out
+    assert "http://127.0.0.1:6006/redirects/spans/b7ad6b7169203331" in out
+    assert disp.trace_url("0af7", None) == "http://127.0.0.1:6006/projects/bank/traces/0af7"
 
 
 def test_no_trace_link_without_phoenix() -> None:
@@ -91,3 +95,15 @@ def test_terminal_repr_is_one_short_line() -> None:
         and "\n" not in r
         and len(r) < 200
     )
+
+
+def test_setup_tracing_points_the_cards_at_its_phoenix() -> None:
+    from hitl_langgraph.tracing import setup_tracing
+
+    disp._settings["phoenix_url"] = None
+    handle = setup_tracing("cards", endpoint="http://127.0.0.1:6199", instrument_langchain=False)
+    try:
+        assert disp.trace_url(None, "abc") == "http://127.0.0.1:6199/redirects/spans/abc"
+    finally:
+        handle.shutdown(timeout=1)
+        disp._settings["phoenix_url"] = None

@@ -355,6 +355,10 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
             instrumented = _instrument_langchain(provider, key.trace_config)
         if key.set_global:
             trace_api.set_tracer_provider(provider)
+        if exporter_endpoint:  # notebook cards link paused requests to this Phoenix
+            from ..display import configure
+
+            configure(phoenix_url=exporter_endpoint.removesuffix("/v1/traces"), project=key.project)
         return TracingHandle(
             provider=provider,
             processor=processor,
