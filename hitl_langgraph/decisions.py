@@ -268,9 +268,6 @@ def decision_error_from(exc: ValidationError) -> DecisionError:
     )
 
 
-DecisionKind = Literal["approve", "edit", "reject", "respond"]
-
-
 _RESUME_JSON_SCHEMA: dict[str, Any] = {
     "title": "HITLResponse",
     "description": (

@@ -41,7 +41,6 @@ Route = Literal["auto", "review", "approve", "deny"]
 DecisionType = Literal["approve", "edit", "reject", "respond"]
 DECISION_TYPES: tuple[DecisionType, ...] = ("approve", "edit", "reject", "respond")
 _ROUTES: tuple[Route, ...] = ("auto", "review", "approve", "deny")
-_ROUTE_RANK = {r: i for i, r in enumerate(_ROUTES)}
 
 
 @dataclass(frozen=True)
@@ -476,7 +475,3 @@ class RiskPolicy:
             on_expiry="reject" if rule is None else rule.on_expiry,
             policy_version=self.version,
         )
-
-    def stricter(self, a: Route, b: Route) -> Route:
-        """The stricter of two routes (auto < review < approve < deny)."""
-        return a if _ROUTE_RANK[a] >= _ROUTE_RANK[b] else b
