@@ -117,9 +117,34 @@ class _RunCtx:
     state: Any
     config: Mapping[str, Any]
     user_id: str | None
-    tool_names: frozenset[str] | None
-    arg_validator: Callable[[str, dict[str, Any]], None] | None
+    tool_names: frozenset[str] | None = None
+    arg_validator: Callable[[str, dict[str, Any]], None] | None = None
     seen: dict[str, ApprovalRecord | None] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        config: Mapping[str, Any],
+        *,
+        node: str | None = None,
+        state: Any = None,
+        tool_names: frozenset[str] | None = None,
+        arg_validator: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> _RunCtx:
+        """The run's identity (thread, task namespace, requester) read from its config."""
+        conf = config.get("configurable", {})
+        if node is None:
+            node = str((config.get("metadata") or {}).get("langgraph_node", ""))
+        return cls(
+            thread_id=None if conf.get("thread_id") is None else str(conf["thread_id"]),
+            checkpoint_ns=str(conf.get("checkpoint_ns", "")),
+            node=node,
+            state=state,
+            config=config,
+            user_id=RiskContext(config=config).user_id,
+            tool_names=tool_names,
+            arg_validator=arg_validator,
+        )
 
 
 @dataclass
@@ -245,16 +270,8 @@ class GateEngine:
         tool_names: frozenset[str] | None,
         arg_validator: Callable[[str, dict[str, Any]], None] | None,
     ) -> _Plan:
-        conf = config.get("configurable", {})
-        ctx = _RunCtx(
-            thread_id=None if conf.get("thread_id") is None else str(conf["thread_id"]),
-            checkpoint_ns=str(conf.get("checkpoint_ns", "")),
-            node=node,
-            state=state,
-            config=config,
-            user_id=RiskContext(config=config).user_id,
-            tool_names=tool_names,
-            arg_validator=arg_validator,
+        ctx = _RunCtx.of(
+            config, node=node, state=state, tool_names=tool_names, arg_validator=arg_validator
         )
         items = [self._item(i, call, kind, ctx) for i, call in enumerate(tool_calls)]
         plan = _Plan(
@@ -413,15 +430,12 @@ class GateEngine:
         interrupts = gi.args[0] if gi.args else ()
         iid = interrupts[0].id if interrupts else None
         now = self.clock()
+        ids = self.trace_ids() if self.trace_ids is not None else None
+        extra = {} if ids is None else {"paused_trace_id": ids[0], "paused_span_id": ids[1]}
         for it in pending:
-            rec = self._record(it, ctx, "pending", now, interrupt_id=iid)
+            rec = self._record(it, ctx, "pending", now, interrupt_id=iid, metadata=extra)
             stored, created = self.store.put_request(rec, audit=self._audit("requested", rec, now))
             if created:
-                extra: dict[str, Any] = {}
-                ids = self.trace_ids() if self.trace_ids is not None else None
-                if ids is not None:
-                    extra = {"paused_trace_id": ids[0], "paused_span_id": ids[1]}
-                    self.store.update_request(it.request_id, metadata={**rec.metadata, **extra})
                 self._emit("requested", it, ctx, now, extra=extra)
             elif stored.status == "pending" and stored.interrupt_id != iid:
                 self.store.update_request(
@@ -569,6 +583,7 @@ class GateEngine:
         status: Any,
         now: datetime,
         interrupt_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> ApprovalRecord:
         a = it.assessment
         return ApprovalRecord(
@@ -596,6 +611,7 @@ class GateEngine:
             expires_at=it.expires_at,
             on_expiry=a.on_expiry,
             parent_request_id=it.parent_request_id,
+            metadata=dict(metadata or {}),
         )
 
     def _record_final(
@@ -673,19 +689,6 @@ class GateEngine:
         )
 
     # -- execution -------------------------------------------------------------------
-    def _exec_ctx(self, res: Resolution, config: Mapping[str, Any]) -> _RunCtx:
-        conf = config.get("configurable", {})
-        return _RunCtx(
-            thread_id=None if conf.get("thread_id") is None else str(conf["thread_id"]),
-            checkpoint_ns=str(conf.get("checkpoint_ns", "")),
-            node=str((config.get("metadata") or {}).get("langgraph_node", "")),
-            state=None,
-            config=config,
-            user_id=RiskContext(config=config).user_id,
-            tool_names=None,
-            arg_validator=None,
-        )
-
     def _begin(self, res: Resolution, ctx: _RunCtx) -> bool:
         """True if this caller must execute; False if a result exists or another worker runs it."""
         if res.item.assessment.route == "review":
@@ -734,7 +737,7 @@ class GateEngine:
         A replay (or a racing resume) gets the recorded result instead of running it
         again; it waits up to ``execution_wait`` seconds for a claim in progress.
         """
-        ctx = self._exec_ctx(res, config)
+        ctx = _RunCtx.of(config)
         if self._begin(res, ctx):
             try:
                 result = execute()
@@ -757,7 +760,7 @@ class GateEngine:
         self, res: Resolution, execute: Callable[[], Awaitable[T]], *, config: Mapping[str, Any]
     ) -> T:
         """Async twin of :meth:`run_once`."""
-        ctx = self._exec_ctx(res, config)
+        ctx = _RunCtx.of(config)
         if self._begin(res, ctx):
             try:
                 result = await execute()
