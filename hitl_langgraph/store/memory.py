@@ -9,8 +9,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ..errors import AlreadyDecided, RequestNotFound
-from ._common import check_changes
+from ..errors import RequestNotFound
+from ._common import already_decided, check_changes, expected_statuses
 from ._review_memory import MemoryReviewMixin
 from .base import ApprovalStore, RequestFilter
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
@@ -36,14 +36,6 @@ def matches_filter(rec: ApprovalRecord, f: RequestFilter) -> bool:
         f.expires_before is not None
         and (rec.expires_at is None or not rec.expires_at < f.expires_before)
     )
-
-
-def _status_ok(status: str, expected: str | Sequence[str] | None) -> bool:
-    if expected is None:
-        return True
-    if isinstance(expected, str):
-        return status == expected
-    return status in expected
 
 
 class MemoryStore(MemoryReviewMixin, ApprovalStore):
@@ -105,18 +97,13 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
         **changes: Any,
     ) -> ApprovalRecord:
         check_changes(changes)
+        expected = expected_statuses(expected_status)
         with self._lock:
             current = self._requests.get(request_id)
             if current is None:
                 raise RequestNotFound(request_id)
-            if not _status_ok(current.status, expected_status):
-                raise AlreadyDecided(
-                    f"request {request_id!r} is already {current.status}"
-                    + (f" (decided by {current.decided_by})" if current.decided_by else ""),
-                    request_id=request_id,
-                    status=current.status,
-                    decided_by=current.decided_by,
-                )
+            if expected is not None and current.status not in expected:
+                raise already_decided(request_id, current.status, current.decided_by)
             updated = replace(current, **changes)
             self._requests[request_id] = updated
             if audit is not None:
