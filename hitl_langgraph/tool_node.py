@@ -20,7 +20,8 @@ How interrupts map to calls:
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -148,26 +149,29 @@ class GatedToolNode(ToolNode):
         if isinstance(schema, type) and issubclass(schema, BaseModel):
             schema.model_validate(args)
 
-    def _plan(
-        self,
-        input: Any,
-        config: RunnableConfig,
-        run_early: Callable[[list[Resolution]], None] | None = None,
-    ) -> tuple[list[ToolCall], dict[str, Resolution]]:
+    def _resolve_args(
+        self, input: Any, config: RunnableConfig
+    ) -> tuple[list[ToolCall], dict[str, Any]]:
+        """The tool calls and the ``GateEngine.resolve`` arguments for this input."""
         tool_calls, _ = self._parse_input(input)
-        state = self._extract_state(input, config)
-        resolutions = self.engine.resolve(
-            [dict(c) for c in tool_calls],
-            node=self.name or "tools",
-            state=state,
-            config=config,
-            tool_names=frozenset(self.tools_by_name),
-            arg_validator=self._validate_args,
-            run_early=run_early,
-        )
-        return tool_calls, {
-            _key(c, i): r for i, (c, r) in enumerate(zip(tool_calls, resolutions, strict=True))
+        kwargs = {
+            "node": self.name or "tools",
+            "state": self._extract_state(input, config),
+            "config": config,
+            "tool_names": frozenset(self.tools_by_name),
+            "arg_validator": self._validate_args,
         }
+        return tool_calls, kwargs
+
+    @staticmethod
+    def _early(decided: list[Resolution]) -> tuple[list[dict[str, Any]], dict[str, Resolution]]:
+        """Approved calls to run now (journaled; the final pass reuses their results)."""
+        calls = [{**r.item.tool_call, "type": "tool_call"} for r in decided if r.outcome == "run"]
+        return calls, {_key(r.item.tool_call, i): r for i, r in enumerate(decided)}
+
+    @staticmethod
+    def _by_call(calls: list[ToolCall], resolutions: list[Resolution]) -> dict[str, Resolution]:
+        return {_key(c, i): r for i, (c, r) in enumerate(zip(calls, resolutions, strict=True))}
 
     def _func(
         self,
@@ -176,24 +180,17 @@ class GatedToolNode(ToolNode):
         runtime: Runtime,
     ) -> Any:
         def run_early(decided: list[Resolution]) -> None:
-            # approved calls run now (journaled); the final pass reuses their results
-            calls = [
-                {**r.item.tool_call, "type": "tool_call"} for r in decided if r.outcome == "run"
-            ]
-            if not calls:
-                return
-            token = _RESOLUTIONS.set({_key(r.item.tool_call, i): r for i, r in enumerate(decided)})
-            try:
-                super(GatedToolNode, self)._func(calls, config, runtime)  # type: ignore[arg-type]
-            finally:
-                _RESOLUTIONS.reset(token)
+            calls, plan = self._early(decided)
+            if calls:
+                with _planned(plan):
+                    super(GatedToolNode, self)._func(calls, config, runtime)  # type: ignore[arg-type]
 
-        _, plan = self._plan(input, config, run_early)
-        token = _RESOLUTIONS.set(plan)
-        try:
+        tool_calls, kwargs = self._resolve_args(input, config)
+        resolutions = self.engine.resolve(
+            [dict(c) for c in tool_calls], run_early=run_early, **kwargs
+        )
+        with _planned(self._by_call(tool_calls, resolutions)):
             return super()._func(input, config, runtime)
-        finally:
-            _RESOLUTIONS.reset(token)
 
     async def _afunc(
         self,
@@ -202,33 +199,17 @@ class GatedToolNode(ToolNode):
         runtime: Runtime,
     ) -> Any:
         async def run_early(decided: list[Resolution]) -> None:
-            calls = [
-                {**r.item.tool_call, "type": "tool_call"} for r in decided if r.outcome == "run"
-            ]
-            if not calls:
-                return
-            token = _RESOLUTIONS.set({_key(r.item.tool_call, i): r for i, r in enumerate(decided)})
-            try:
-                await super(GatedToolNode, self)._afunc(calls, config, runtime)  # type: ignore[arg-type]
-            finally:
-                _RESOLUTIONS.reset(token)
+            calls, plan = self._early(decided)
+            if calls:
+                with _planned(plan):
+                    await super(GatedToolNode, self)._afunc(calls, config, runtime)  # type: ignore[arg-type]
 
-        tool_calls, _ = self._parse_input(input)
+        tool_calls, kwargs = self._resolve_args(input, config)
         resolutions = await self.engine.aresolve(
-            [dict(c) for c in tool_calls],
-            node=self.name or "tools",
-            state=self._extract_state(input, config),
-            config=config,
-            tool_names=frozenset(self.tools_by_name),
-            arg_validator=self._validate_args,
-            run_early=run_early,
+            [dict(c) for c in tool_calls], run_early=run_early, **kwargs
         )
-        plan = {_key(c, i): r for i, (c, r) in enumerate(zip(tool_calls, resolutions, strict=True))}
-        token = _RESOLUTIONS.set(plan)
-        try:
+        with _planned(self._by_call(tool_calls, resolutions)):
             return await super()._afunc(input, config, runtime)
-        finally:
-            _RESOLUTIONS.reset(token)
 
     def _prepare(
         self, request: ToolCallRequest
@@ -293,6 +274,16 @@ class GatedToolNode(ToolNode):
 
         result = await self.engine.arun_once(res, run, config=request.runtime.config)
         return annotate_edit(res, result)
+
+
+@contextmanager
+def _planned(plan: dict[str, Resolution]) -> Iterator[None]:
+    """Make ``plan`` visible to the per-call wrappers (ToolNode runs them in threads)."""
+    token = _RESOLUTIONS.set(plan)
+    try:
+        yield
+    finally:
+        _RESOLUTIONS.reset(token)
 
 
 def _key(call: ToolCall | dict[str, Any], index: int) -> str:
