@@ -15,18 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
+from functools import partial
 from typing import Any, cast
 
 from langchain_core.messages import ToolCall, ToolMessage
 from langgraph.types import Command
-from pydantic import BaseModel
 
 from .engine import Clock, GateEngine, Resolution, utc_now
 from .errors import ConfigurationError, missing_dependency
 from .events import GateObserver
 from .policy import DECISION_TYPES, RiskPolicy, Rule
 from .store.base import ApprovalStore
-from .tool_node import annotate_edit, resolution_message
+from .tool_node import annotate_edit, resolution_message, validate_tool_args
 
 try:
     from langchain.agents.middleware import AgentMiddleware
@@ -122,18 +122,13 @@ class HITLMiddleware(AgentMiddleware):
         if request.tool is not None:
             tools.setdefault(request.tool.name, request.tool)
 
-        def validate(name: str, args: dict[str, Any]) -> None:
-            schema = tools[name].tool_call_schema if name in tools else None
-            if isinstance(schema, type) and issubclass(schema, BaseModel):
-                schema.model_validate(args)
-
         return self.engine.resolve(
             [dict(request.tool_call)],
             node="tools",
             state=request.state,
             config=request.runtime.config,
             tool_names=frozenset(tools) if tools else None,
-            arg_validator=validate,
+            arg_validator=partial(validate_tool_args, tools),
         )[0]
 
     def _edited_request(self, request: ToolCallRequest, res: Resolution) -> ToolCallRequest:

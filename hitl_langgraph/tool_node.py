@@ -20,7 +20,7 @@ How interrupts map to calls:
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Literal
@@ -39,7 +39,13 @@ from .events import GateObserver
 from .policy import RiskPolicy
 from .store.base import ApprovalStore
 
-__all__ = ["GatedToolNode", "annotate_edit", "resolution_message", "route_tool_calls"]
+__all__ = [
+    "GatedToolNode",
+    "annotate_edit",
+    "resolution_message",
+    "route_tool_calls",
+    "validate_tool_args",
+]
 
 _RESOLUTIONS: contextvars.ContextVar[dict[str, Resolution] | None] = contextvars.ContextVar(
     "hitl_resolutions", default=None
@@ -144,10 +150,7 @@ class GatedToolNode(ToolNode):
 
     # -- validation used while the resume value is checked -------------------------
     def _validate_args(self, name: str, args: dict[str, Any]) -> None:
-        tool = self.tools_by_name[name]
-        schema = tool.tool_call_schema
-        if isinstance(schema, type) and issubclass(schema, BaseModel):
-            schema.model_validate(args)
+        validate_tool_args(self.tools_by_name, name, args)
 
     def _resolve_args(
         self, input: Any, config: RunnableConfig
@@ -274,6 +277,16 @@ class GatedToolNode(ToolNode):
 
         result = await self.engine.arun_once(res, run, config=request.runtime.config)
         return annotate_edit(res, result)
+
+
+def validate_tool_args(tools: Mapping[str, Any], name: str, args: Mapping[str, Any]) -> None:
+    """Check ``args`` against tool ``name``'s call schema (pydantic ``ValidationError``).
+
+    A tool that is unknown or has no pydantic schema is not checked here.
+    """
+    schema = getattr(tools.get(name), "tool_call_schema", None)
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        schema.model_validate(dict(args))
 
 
 @contextmanager

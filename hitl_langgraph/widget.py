@@ -20,11 +20,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from .display import record_html, records_html
 from .errors import DecisionError, HitlError, missing_dependency
 from .store.records import ApprovalRecord
+from .tool_node import validate_tool_args
 
 try:
     import ipywidgets as w
@@ -162,15 +163,12 @@ class ApprovalWidget(w.VBox):  # type: ignore[misc]
         self.respond_button.disabled = disabled or "respond" not in allowed
 
     # -- actions -----------------------------------------------------------------------
-    def _tool_schema(self, name: str) -> type[BaseModel] | None:
-        tools = self._tools
-        if tools is None and getattr(self.inbox, "graph", None) is not None:
+    def _tools_map(self) -> Mapping[str, Any]:
+        if self._tools is None and getattr(self.inbox, "graph", None) is not None:
             from .inbox._graph import gate_tools
 
-            tools = gate_tools(self.inbox.graph)
-        tool = (tools or {}).get(name)
-        schema = getattr(tool, "tool_call_schema", None)
-        return schema if isinstance(schema, type) and issubclass(schema, BaseModel) else None
+            return gate_tools(self.inbox.graph) or {}
+        return self._tools or {}
 
     def _edited_args(self, rec: ApprovalRecord) -> dict[str, Any]:
         try:
@@ -179,15 +177,13 @@ class ApprovalWidget(w.VBox):  # type: ignore[misc]
             raise _Invalid(f"the edited arguments are not valid JSON: {exc}") from exc
         if not isinstance(args, dict):
             raise _Invalid("the edited arguments must be a JSON object")
-        schema = self._tool_schema(rec.tool)
-        if schema is not None:
-            try:
-                schema.model_validate(args)
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-                )
-                raise _Invalid(f"the edited arguments do not fit {rec.tool}: {problems}") from exc
+        try:
+            validate_tool_args(self._tools_map(), rec.tool, args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise _Invalid(f"the edited arguments do not fit {rec.tool}: {problems}") from exc
         return args
 
     def _act(self, kind: str) -> None:
