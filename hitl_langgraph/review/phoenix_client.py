@@ -197,13 +197,16 @@ class PhoenixClient:
             detail=detail,
         )
 
-    def _project_get(self, path: str, params: Sequence[tuple[str, Any]] = ()) -> Any:
-        """GET under ``/v1/projects/{p}``; 404 (project not created yet) is retried."""
+    def _project_request(
+        self, method: str, path: str, params: Sequence[tuple[str, Any]] = ()
+    ) -> Any:
+        """A request under ``/v1/projects/{p}``; 404 (project not created yet) is retried
+        with backoff for up to ``project_wait`` seconds."""
         deadline = time.monotonic() + self.project_wait
         delay = 0.1
         while True:
             try:
-                return self.request("GET", path, params=list(params))
+                return self.request(method, path, params=list(params))
             except PhoenixNotFound:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -220,7 +223,7 @@ class PhoenixClient:
             size = page if limit is None else min(page, limit - len(out))
             query = [*params, ("limit", size)] + ([("cursor", cursor)] if cursor else [])
             body = (
-                self._project_get(path, query)
+                self._project_request("GET", path, query)
                 if path.startswith("/v1/projects/")
                 else (self.request("GET", path, params=query))
             )
@@ -294,16 +297,7 @@ class PhoenixClient:
     def assign_annotation_config(self, project: str, config: str) -> dict[str, Any]:
         """Assign a config (name or id) to a project; idempotent on the server."""
         path = f"/v1/projects/{_q(project)}/annotation_configs/{_q(config)}"
-        deadline = time.monotonic() + self.project_wait
-        delay = 0.1
-        while True:
-            try:
-                return cast(dict[str, Any], self.request("PUT", path)["data"])
-            except PhoenixNotFound:
-                if time.monotonic() >= deadline:
-                    raise
-                self._sleep(delay)
-                delay *= 2
+        return cast(dict[str, Any], self._project_request("PUT", path)["data"])
 
     # -- span annotations ---------------------------------------------------------------
     def annotate_spans(self, annotations: Sequence[Mapping[str, Any]]) -> list[str]:
