@@ -139,3 +139,14 @@ def build_bank_app(
 
 def thread() -> dict[str, Any]:
     return {"configurable": {"thread_id": f"t-{uuid.uuid4().hex[:10]}"}}
+
+
+def pause_bank(
+    store: ApprovalStore, checkpointer: BaseCheckpointSaver[Any], first: AIMessage, **kw: Any
+) -> tuple[Any, dict[str, Any], Any, Ledger]:
+    """Build the bank agent, run it until its first interrupt: ``(app, cfg, interrupt, ledger)``."""
+    ledger = Ledger()
+    app = build_bank_app(store, checkpointer, first, ledger, **kw)
+    cfg = thread()
+    out = app.invoke({"messages": [("user", "go")]}, cfg)
+    return app, cfg, out["__interrupt__"][0], ledger

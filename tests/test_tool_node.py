@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from fixtures_graph import Ledger, build_bank_app, thread
+from fixtures_graph import Ledger, build_bank_app, pause_bank, thread
 from langchain_core.messages import ToolMessage
 from langgraph.types import Command
 
@@ -85,15 +85,9 @@ def test_gated_transfer_pauses_then_runs_once_after_approval(checkpointer: Any, 
 def test_rejection_runs_nothing_and_tells_the_model_why(
     checkpointer: Any, sqlite_store: Any
 ) -> None:
-    ledger = Ledger()
-    app = build_bank_app(
-        sqlite_store,
-        checkpointer,
-        tool_call(("transfer_funds", {"amount": 9_500, "to": "eve"})),
-        ledger,
+    app, cfg, intr, ledger = pause_bank(
+        sqlite_store, checkpointer, tool_call(("transfer_funds", {"amount": 9_500, "to": "eve"}))
     )
-    cfg = thread()
-    intr = app.invoke({"messages": [("user", "pay eve")]}, cfg)["__interrupt__"][0]
     out = app.invoke(
         Command(resume={intr.id: {"type": "reject", "message": "eve is not a customer"}}), cfg
     )
@@ -109,12 +103,9 @@ def test_rejection_runs_nothing_and_tells_the_model_why(
 def test_respond_returns_the_human_answer_in_place_of_the_tool(sqlite_store: Any) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
-    ledger = Ledger()
-    app = build_bank_app(
-        sqlite_store, InMemorySaver(), tool_call(("close_account", {"name": "bob"})), ledger
+    app, cfg, intr, ledger = pause_bank(
+        sqlite_store, InMemorySaver(), tool_call(("close_account", {"name": "bob"}))
     )
-    cfg = thread()
-    intr = app.invoke({"messages": [("user", "close bob")]}, cfg)["__interrupt__"][0]
     out = app.invoke(
         Command(
             resume={intr.id: {"decisions": [{"type": "respond", "message": "closed by hand"}]}}
@@ -252,15 +243,9 @@ BAD_PAYLOADS = [
 def test_bad_resume_payload_is_refused_and_nothing_changes(
     checkpointer: Any, sqlite_store: Any, payload: Any, error: type[Exception], text: str
 ) -> None:
-    ledger = Ledger()
-    app = build_bank_app(
-        sqlite_store,
-        checkpointer,
-        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
-        ledger,
+    app, cfg, intr, ledger = pause_bank(
+        sqlite_store, checkpointer, tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"}))
     )
-    cfg = thread()
-    intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     before = app.get_state(cfg)
     with pytest.raises(error, match=text):
         app.invoke(Command(resume={intr.id: payload}), cfg)
@@ -283,15 +268,9 @@ def test_bad_resume_payload_is_refused_and_nothing_changes(
 
 
 def test_edit_within_risk_runs_edited_args_once(checkpointer: Any, sqlite_store: Any) -> None:
-    ledger = Ledger()
-    app = build_bank_app(
-        sqlite_store,
-        checkpointer,
-        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
-        ledger,
+    app, cfg, intr, ledger = pause_bank(
+        sqlite_store, checkpointer, tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"}))
     )
-    cfg = thread()
-    intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     edit = {
         "type": "edit",
         "edited_action": {"name": "transfer_funds", "args": {"amount": 8_900, "to": "bob"}},
@@ -306,15 +285,9 @@ def test_edit_within_risk_runs_edited_args_once(checkpointer: Any, sqlite_store:
 
 
 def test_edit_that_raises_risk_needs_a_new_approval(checkpointer: Any, sqlite_store: Any) -> None:
-    ledger = Ledger()
-    app = build_bank_app(
-        sqlite_store,
-        checkpointer,
-        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
-        ledger,
+    app, cfg, intr, ledger = pause_bank(
+        sqlite_store, checkpointer, tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"}))
     )
-    cfg = thread()
-    intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     rid = intr.value["action_requests"][0]["request_id"]
     edit = {
         "type": "edit",
@@ -332,17 +305,13 @@ def test_edit_that_raises_risk_needs_a_new_approval(checkpointer: Any, sqlite_st
 
 
 def test_cross_tool_edit_is_gated_by_the_target_tool(checkpointer: Any, sqlite_store: Any) -> None:
-    ledger = Ledger()
-    app = build_bank_app(
+    app, cfg, intr, ledger = pause_bank(
         sqlite_store,
         checkpointer,
         tool_call(
             ("lookup_account", {"name": "x"}), ("transfer_funds", {"amount": 9_000, "to": "bob"})
         ),
-        ledger,
     )
-    cfg = thread()
-    intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     edit = {"type": "edit", "edited_action": {"name": "close_account", "args": {"name": "bob"}}}
     out = app.invoke(Command(resume={intr.id: edit}), cfg)
     assert ledger.count("close_account") == 0
@@ -417,15 +386,9 @@ def test_concurrent_raw_resumes_execute_once(sqlite_store: Any, tmp_path: Any) -
 def test_conflicting_decision_after_a_recorded_one_is_refused(sqlite_store: Any) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
 
-    ledger = Ledger()
-    app = build_bank_app(
-        sqlite_store,
-        InMemorySaver(),
-        tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"})),
-        ledger,
+    app, cfg, intr, ledger = pause_bank(
+        sqlite_store, InMemorySaver(), tool_call(("transfer_funds", {"amount": 9_000, "to": "bob"}))
     )
-    cfg = thread()
-    intr = app.invoke({"messages": [("user", "pay")]}, cfg)["__interrupt__"][0]
     rid = intr.value["action_requests"][0]["request_id"]
     # a decision recorded out of band (as the inbox does), then a conflicting raw resume
     sqlite_store.update_request(
