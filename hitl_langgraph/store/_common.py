@@ -1,35 +1,50 @@
 """Helpers shared by the store backends: field lists, value checks, datetime
-normalisation, the audit staging step and the fnmatch-glob to SQL regex translation."""
+normalisation, row decoding, the audit staging step and the fnmatch-glob to SQL regex
+translation."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from ..errors import AlreadyDecided, ConfigurationError
-from .records import ApprovalRecord, AuditEvent, audit_hash
+from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
 
 __all__ = [
+    "AUDIT_COLUMNS",
+    "EXEC_FIELDS",
+    "EXEC_TIME_FIELDS",
     "JSON_FIELDS",
     "REQUEST_FIELDS",
     "TIME_FIELDS",
     "already_decided",
+    "aware",
     "check_changes",
     "dumps",
     "expected_statuses",
     "glob_regex",
+    "native_row",
     "stage_audit",
+    "text_dt",
+    "text_row",
+    "text_ts",
     "utc",
 ]
+
+T = TypeVar("T")
 
 REQUEST_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ApprovalRecord))
 JSON_FIELDS: frozenset[str] = frozenset(
     {"args", "reasons", "approver_roles", "allowed_decisions", "approvals", "decision", "metadata"}
 )
 TIME_FIELDS: frozenset[str] = frozenset({"created_at", "updated_at", "expires_at", "decided_at"})
+EXEC_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ExecutionRecord))
+EXEC_TIME_FIELDS: frozenset[str] = frozenset({"started_at", "finished_at"})
+AUDIT_COLUMNS = "seq, event, at, request_id, thread_id, actor, data, prev_hash, hash"
+"""The audit columns in the order the SQL backends insert them."""
 
 
 def utc(value: datetime, what: str) -> datetime:
@@ -42,6 +57,59 @@ def utc(value: datetime, what: str) -> datetime:
             "e.g. datetime.now(timezone.utc)"
         )
     return value.astimezone(timezone.utc)
+
+
+def text_ts(value: datetime | None, what: str) -> str | None:
+    """Fixed-width ISO-8601 UTC text (how SQLite stores timestamps): text order is time
+    order."""
+    return None if value is None else utc(value, what).isoformat(timespec="microseconds")
+
+
+def text_dt(text: str | None) -> datetime | None:
+    """A timestamp stored by :func:`text_ts`, read back (``None`` stays ``None``)."""
+    return None if text is None else datetime.fromisoformat(text)
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A timestamp read back from PostgreSQL, in UTC (``None`` stays ``None``)."""
+    return None if value is None else value.astimezone(timezone.utc)
+
+
+class _Row(Protocol):
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def text_row(
+    cls: Callable[..., T],
+    names: Sequence[str],
+    row: _Row,
+    *,
+    json_fields: Collection[str] = (),
+    time_fields: Collection[str] = (),
+    bool_fields: Collection[str] = (),
+) -> T:
+    """A record from an SQLite row: JSON text parsed, ISO timestamps and 0/1 flags decoded."""
+    values: dict[str, Any] = {}
+    for name in names:
+        raw = row[name]
+        if raw is None:
+            values[name] = None
+        elif name in json_fields:
+            values[name] = json.loads(raw)
+        elif name in time_fields:
+            values[name] = datetime.fromisoformat(raw)
+        elif name in bool_fields:
+            values[name] = bool(raw)
+        else:
+            values[name] = raw
+    return cls(**values)
+
+
+def native_row(
+    cls: Callable[..., T], names: Sequence[str], row: _Row, *, time_fields: Collection[str] = ()
+) -> T:
+    """A record from a PostgreSQL row (psycopg already decoded JSON): timestamps in UTC."""
+    return cls(**{name: aware(row[name]) if name in time_fields else row[name] for name in names})
 
 
 def dumps(value: Any) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from psycopg.types.json import Jsonb
 
-from ._common import dumps, utc
+from ._common import aware, dumps, native_row, utc
 from ._review_common import (
     JSON_FIELDS,
     OUTBOX_FIELDS,
@@ -61,11 +61,7 @@ def _values(record: Any, names: Sequence[str]) -> list[Any]:
 
 
 def _decode(cls: type[R], names: Sequence[str], row: dict[str, Any]) -> R:
-    values = {name: row[name] for name in names}
-    for name in TIME_FIELDS.intersection(names):
-        if values[name] is not None:
-            values[name] = values[name].astimezone(timezone.utc)
-    return cls(**values)
+    return native_row(cls, names, row, time_fields=TIME_FIELDS)
 
 
 def _insert(table: str, names: Sequence[str], key: str) -> str:
@@ -222,8 +218,8 @@ class PostgresReviewMixin:
             reviewed=reviewed,
             pending=sampled - reviewed,
             past_due=int(r["past_due"]),
-            oldest_pending_at=None if r["oldest"] is None else r["oldest"].astimezone(timezone.utc),
-            next_due_at=None if r["next_due"] is None else r["next_due"].astimezone(timezone.utc),
+            oldest_pending_at=aware(r["oldest"]),
+            next_due_at=aware(r["next_due"]),
         )
 
     # -- reviews ------------------------------------------------------------------------

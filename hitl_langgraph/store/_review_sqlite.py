@@ -6,7 +6,6 @@ the insert of a sample, or a review and its outbox entries, are atomic across pr
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -14,7 +13,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._common import dumps, utc
+from ._common import dumps, text_row
+from ._common import text_dt as _dt
+from ._common import text_ts as _ts
 from ._review_common import (
     BOOL_FIELDS,
     JSON_FIELDS,
@@ -43,12 +44,6 @@ __all__ = ["SqliteReviewMixin"]
 R = TypeVar("R", ReviewSample, ReviewRecord, OutboxEntry)
 
 
-def _ts(value: datetime | None, what: str) -> str | None:
-    """Fixed-width ISO-8601 UTC text (as the request table stores it): text order is
-    time order."""
-    return None if value is None else utc(value, what).isoformat(timespec="microseconds")
-
-
 def _encode(name: str, value: Any) -> Any:
     if name in JSON_FIELDS:
         return dumps(value)
@@ -64,18 +59,14 @@ def _values(record: Any, names: Sequence[str]) -> list[Any]:
 
 
 def _decode(cls: type[R], names: Sequence[str], row: sqlite3.Row) -> R:
-    values: dict[str, Any] = {}
-    for name in names:
-        raw = row[name]
-        if name in JSON_FIELDS:
-            values[name] = json.loads(raw)
-        elif name in TIME_FIELDS:
-            values[name] = None if raw is None else datetime.fromisoformat(raw)
-        elif name in BOOL_FIELDS:
-            values[name] = bool(raw)
-        else:
-            values[name] = raw
-    return cls(**values)
+    return text_row(
+        cls,
+        names,
+        row,
+        json_fields=JSON_FIELDS,
+        time_fields=TIME_FIELDS,
+        bool_fields=BOOL_FIELDS,
+    )
 
 
 def _insert(table: str, names: Sequence[str], key: str) -> str:
@@ -216,8 +207,8 @@ class SqliteReviewMixin:
             reviewed=reviewed,
             pending=sampled - reviewed,
             past_due=int(r["past_due"] or 0),
-            oldest_pending_at=None if r["oldest"] is None else datetime.fromisoformat(r["oldest"]),
-            next_due_at=None if r["next_due"] is None else datetime.fromisoformat(r["next_due"]),
+            oldest_pending_at=_dt(r["oldest"]),
+            next_due_at=_dt(r["next_due"]),
         )
 
     # -- reviews ------------------------------------------------------------------------

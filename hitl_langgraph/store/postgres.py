@@ -12,11 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from ..errors import ConfigurationError, RequestNotFound, StoreError, missing_dependency
 from ._common import (
+    AUDIT_COLUMNS,
+    EXEC_FIELDS,
+    EXEC_TIME_FIELDS,
     JSON_FIELDS,
     REQUEST_FIELDS,
     TIME_FIELDS,
@@ -25,6 +28,7 @@ from ._common import (
     dumps,
     expected_statuses,
     glob_regex,
+    native_row,
     stage_audit,
     utc,
 )
@@ -137,17 +141,13 @@ _INSERT = (
     f"INSERT INTO hitl_requests ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(REQUEST_FIELDS))}) "
     "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
 )
-_AUDIT_COLUMNS = "seq, event, at, request_id, thread_id, actor, data, prev_hash, hash"
+_AUDIT_NAMES = AUDIT_COLUMNS.split(", ")
 
 
 def _redact(conninfo: str) -> str:
     """The conninfo without its password, for error messages."""
     out = re.sub(r"(://[^:/@?]*:)[^@/?]*@", r"\1***@", conninfo)
     return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", out)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(timezone.utc)
 
 
 def _encode(name: str, value: Any) -> Any:
@@ -159,14 +159,11 @@ def _encode(name: str, value: Any) -> Any:
 
 
 def _record(row: dict[str, Any]) -> ApprovalRecord:
-    values = {name: row[name] for name in REQUEST_FIELDS}
-    for name in TIME_FIELDS:
-        values[name] = _aware(values[name])
-    return ApprovalRecord(**values)
+    return native_row(ApprovalRecord, REQUEST_FIELDS, row, time_fields=TIME_FIELDS)
 
 
 def _audit(row: dict[str, Any]) -> AuditEvent:
-    return AuditEvent(**{**row, "at": row["at"].astimezone(timezone.utc)})
+    return native_row(AuditEvent, _AUDIT_NAMES, row, time_fields={"at"})
 
 
 def _where(f: RequestFilter, after: tuple[datetime, str] | None) -> tuple[str, list[Any]]:
@@ -419,17 +416,7 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
             r = cur.fetchone()
         if r is None:
             return None
-        result = r["result"]
-        return ExecutionRecord(
-            request_id=r["request_id"],
-            state=r["state"],
-            worker=r["worker"],
-            started_at=r["started_at"].astimezone(timezone.utc),
-            finished_at=_aware(r["finished_at"]),
-            result_type=r["result_type"],
-            result=None if result is None else bytes(result),
-            error=r["error"],
-        )
+        return native_row(ExecutionRecord, EXEC_FIELDS, r, time_fields=EXEC_TIME_FIELDS)
 
     def release_execution(self, request_id: str) -> bool:
         with self._tx("release the execution claim") as cur:
@@ -449,7 +436,7 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
         seq, prev = (1, "") if last is None else (int(last["seq"]) + 1, str(last["hash"]))
         final = stage_audit(event, seq=seq, prev_hash=prev)
         cur.execute(
-            f"INSERT INTO hitl_audit ({_AUDIT_COLUMNS}) "
+            f"INSERT INTO hitl_audit ({AUDIT_COLUMNS}) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s::json, %s, %s)",
             (
                 final.seq,
@@ -472,7 +459,7 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
     def list_audit(
         self, *, after_seq: int = 0, limit: int | None = None, request_id: str | None = None
     ) -> list[AuditEvent]:
-        sql = f"SELECT {_AUDIT_COLUMNS} FROM hitl_audit WHERE seq > %s"
+        sql = f"SELECT {AUDIT_COLUMNS} FROM hitl_audit WHERE seq > %s"
         params: list[Any] = [after_seq]
         if request_id is not None:
             sql += " AND request_id = %s"

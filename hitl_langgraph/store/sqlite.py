@@ -9,7 +9,6 @@ threads *and* processes, so two writers can never both win.
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import sqlite3
 import threading
@@ -23,6 +22,9 @@ from urllib.parse import parse_qsl
 
 from ..errors import ConfigurationError, RequestNotFound, StoreError
 from ._common import (
+    AUDIT_COLUMNS,
+    EXEC_FIELDS,
+    EXEC_TIME_FIELDS,
     JSON_FIELDS,
     REQUEST_FIELDS,
     TIME_FIELDS,
@@ -31,8 +33,9 @@ from ._common import (
     dumps,
     expected_statuses,
     stage_audit,
-    utc,
+    text_row,
 )
+from ._common import text_ts as _ts
 from ._review_sqlite import SqliteReviewMixin
 from .base import ApprovalStore, RequestFilter
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord
@@ -124,17 +127,7 @@ _INSERT = (
     f"INSERT INTO hitl_requests ({_COLUMNS}) VALUES ({', '.join('?' * len(REQUEST_FIELDS))}) "
     "ON CONFLICT (request_id) DO NOTHING"
 )
-_AUDIT_COLUMNS = "seq, event, at, request_id, thread_id, actor, data, prev_hash, hash"
-_EXEC_COLUMNS = "request_id, state, worker, started_at, finished_at, result_type, result, error"
-
-
-def _ts(value: datetime | None, what: str) -> str | None:
-    """Fixed-width ISO-8601 UTC text, so text order is time order."""
-    return None if value is None else utc(value, what).isoformat(timespec="microseconds")
-
-
-def _dt(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
+_AUDIT_NAMES = AUDIT_COLUMNS.split(", ")
 
 
 def _encode(name: str, value: Any) -> Any:
@@ -146,22 +139,13 @@ def _encode(name: str, value: Any) -> Any:
 
 
 def _record(row: sqlite3.Row) -> ApprovalRecord:
-    values: dict[str, Any] = {}
-    for name in REQUEST_FIELDS:
-        raw = row[name]
-        if name in JSON_FIELDS:
-            values[name] = None if raw is None else json.loads(raw)
-        elif name in TIME_FIELDS:
-            values[name] = _dt(raw)
-        else:
-            values[name] = raw
-    return ApprovalRecord(**values)
+    return text_row(
+        ApprovalRecord, REQUEST_FIELDS, row, json_fields=JSON_FIELDS, time_fields=TIME_FIELDS
+    )
 
 
 def _audit(row: sqlite3.Row) -> AuditEvent:
-    values = {key: row[key] for key in _AUDIT_COLUMNS.split(", ")}
-    values.update(at=datetime.fromisoformat(row["at"]), data=json.loads(row["data"]))
-    return AuditEvent(**values)
+    return text_row(AuditEvent, _AUDIT_NAMES, row, json_fields={"data"}, time_fields={"at"})
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -460,23 +444,12 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
     def get_execution(self, request_id: str) -> ExecutionRecord | None:
         rows = self._read(
             "read the execution",
-            f"SELECT {_EXEC_COLUMNS} FROM hitl_executions WHERE request_id = ?",
+            "SELECT * FROM hitl_executions WHERE request_id = ?",
             (request_id,),
         )
         if not rows:
             return None
-        r = rows[0]
-        result = r["result"]
-        return ExecutionRecord(
-            request_id=r["request_id"],
-            state=r["state"],
-            worker=r["worker"],
-            started_at=datetime.fromisoformat(r["started_at"]),
-            finished_at=_dt(r["finished_at"]),
-            result_type=r["result_type"],
-            result=None if result is None else bytes(result),
-            error=r["error"],
-        )
+        return text_row(ExecutionRecord, EXEC_FIELDS, rows[0], time_fields=EXEC_TIME_FIELDS)
 
     def release_execution(self, request_id: str) -> bool:
         with self._write("release the execution claim") as conn:
@@ -493,7 +466,7 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
         seq, prev = (1, "") if last is None else (last["seq"] + 1, last["hash"])
         final = stage_audit(event, seq=seq, prev_hash=prev)
         conn.execute(
-            f"INSERT INTO hitl_audit ({_AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO hitl_audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 final.seq,
                 final.event,
@@ -515,7 +488,7 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
     def list_audit(
         self, *, after_seq: int = 0, limit: int | None = None, request_id: str | None = None
     ) -> list[AuditEvent]:
-        sql = f"SELECT {_AUDIT_COLUMNS} FROM hitl_audit WHERE seq > ?"
+        sql = f"SELECT {AUDIT_COLUMNS} FROM hitl_audit WHERE seq > ?"
         params: list[Any] = [after_seq]
         if request_id is not None:
             sql += " AND request_id = ?"
