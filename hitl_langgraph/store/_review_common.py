@@ -17,6 +17,7 @@ from .review_records import (
     BudgetWindow,
     OutboxEntry,
     OutboxStatus,
+    ReviewRecord,
 )
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "budget_reason",
     "check_limit",
     "check_status",
+    "kept_review",
     "mirrored_fields",
     "normalized",
     "replaced_outbox",
@@ -67,6 +69,17 @@ def check_status(status: str | None) -> None:
         raise ConfigurationError(
             f"outbox status {status!r} is not one of {', '.join(sorted(OUTBOX_STATUSES))}"
         )
+
+
+def kept_review(existing: ReviewRecord, review: ReviewRecord) -> ReviewRecord | None:
+    """The row :meth:`ApprovalStore.put_review` keeps when ``review`` arrives for the id of
+    ``existing``: ``None`` when ``review`` replaces it (different content, not older);
+    otherwise ``existing``, with ``review``'s ``phoenix_id`` filled in if it had none."""
+    if not (existing.same_content(review) or review.updated_at < existing.updated_at):
+        return None
+    if existing.phoenix_id is None and review.phoenix_id is not None:
+        return replace(existing, phoenix_id=review.phoenix_id)
+    return existing
 
 
 def normalized(entry: OutboxEntry) -> OutboxEntry:

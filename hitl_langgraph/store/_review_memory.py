@@ -11,6 +11,7 @@ from ._review_common import (
     budget_reason,
     check_limit,
     check_status,
+    kept_review,
     mirrored_fields,
     normalized,
     replaced_outbox,
@@ -157,15 +158,8 @@ class MemoryReviewMixin:
     ) -> tuple[ReviewRecord, bool]:
         with self._lock:
             existing = self._reviews.get(review.review_id)
-            changed = True
-            stored = review
-            if existing is not None and (
-                existing.same_content(review) or review.updated_at < existing.updated_at
-            ):
-                changed = False
-                stored = existing
-                if existing.phoenix_id is None and review.phoenix_id is not None:
-                    stored = replace(existing, phoenix_id=review.phoenix_id)
+            kept = None if existing is None else kept_review(existing, review)
+            changed, stored = kept is None, review if kept is None else kept
             self._reviews[review.review_id] = stored
             if closes and review.request_id is not None:
                 sample = self._samples.get(review.request_id)

@@ -25,6 +25,7 @@ from ._review_common import (
     budget_reason,
     check_limit,
     check_status,
+    kept_review,
     mirrored_fields,
     normalized,
     replaced_outbox,
@@ -241,14 +242,13 @@ class PostgresReviewMixin:
                 row = cur.fetchone()
                 if row is None:  # pragma: no cover - the conflicting row cannot vanish
                     raise RuntimeError(f"review {review.review_id!r} conflicted but is gone")
-                existing = _decode(ReviewRecord, REVIEW_FIELDS, row)
-                if existing.same_content(review) or review.updated_at < existing.updated_at:
-                    changed, stored = False, existing
-                    if existing.phoenix_id is None and review.phoenix_id is not None:
-                        stored = replace(existing, phoenix_id=review.phoenix_id)
+                kept = kept_review(_decode(ReviewRecord, REVIEW_FIELDS, row), review)
+                if kept is not None:
+                    changed, stored = False, kept
+                    if kept.phoenix_id != row["phoenix_id"]:
                         cur.execute(
                             "UPDATE hitl_reviews SET phoenix_id = %s WHERE review_id = %s",
-                            (review.phoenix_id, review.review_id),
+                            (kept.phoenix_id, review.review_id),
                         )
                 else:
                     sets = ", ".join(f"{n} = %s" for n in REVIEW_FIELDS[1:])

@@ -26,6 +26,7 @@ from ._review_common import (
     budget_reason,
     check_limit,
     check_status,
+    kept_review,
     mirrored_fields,
     normalized,
     replaced_outbox,
@@ -228,14 +229,13 @@ class SqliteReviewMixin:
             if row is None:
                 conn.execute(_INSERT_REVIEW, _values(review, REVIEW_FIELDS))
             else:
-                existing = _decode(ReviewRecord, REVIEW_FIELDS, row)
-                if existing.same_content(review) or review.updated_at < existing.updated_at:
-                    changed, stored = False, existing
-                    if existing.phoenix_id is None and review.phoenix_id is not None:
-                        stored = replace(existing, phoenix_id=review.phoenix_id)
+                kept = kept_review(_decode(ReviewRecord, REVIEW_FIELDS, row), review)
+                if kept is not None:
+                    changed, stored = False, kept
+                    if kept.phoenix_id != row["phoenix_id"]:
                         conn.execute(
                             "UPDATE hitl_reviews SET phoenix_id = ? WHERE review_id = ?",
-                            (review.phoenix_id, review.review_id),
+                            (kept.phoenix_id, review.review_id),
                         )
                 else:
                     sets = ", ".join(f"{n} = ?" for n in REVIEW_FIELDS[1:])
