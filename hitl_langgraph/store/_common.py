@@ -24,6 +24,7 @@ __all__ = [
     "aware",
     "check_changes",
     "dumps",
+    "equal_clauses",
     "expected_statuses",
     "glob_regex",
     "native_row",
@@ -32,6 +33,7 @@ __all__ = [
     "text_row",
     "text_ts",
     "utc",
+    "where_sql",
 ]
 
 T = TypeVar("T")
@@ -133,6 +135,18 @@ def expected_statuses(expected: str | Sequence[str] | None) -> list[str] | None:
     if isinstance(expected, str):
         return [expected]
     return list(expected)
+
+
+def where_sql(clauses: Sequence[str]) -> str:
+    """``" WHERE a AND b"`` for the clauses, ``""`` for none."""
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+def equal_clauses(pairs: Sequence[tuple[str, Any]], mark: str) -> tuple[list[str], list[Any]]:
+    """``column = <mark>`` clauses and their parameters, for the pairs whose value is set
+    (``mark`` is the driver's placeholder)."""
+    clauses = [f"{column} = {mark}" for column, value in pairs if value is not None]
+    return clauses, [value for _, value in pairs if value is not None]
 
 
 def already_decided(request_id: str, status: str, decided_by: str | None) -> AlreadyDecided:

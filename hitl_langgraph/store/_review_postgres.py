@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from psycopg.types.json import Jsonb
 
-from ._common import aware, dumps, native_row, utc
+from ._common import aware, dumps, equal_clauses, native_row, utc, where_sql
 from ._review_common import (
     JSON_FIELDS,
     OUTBOX_FIELDS,
@@ -84,6 +84,7 @@ def _sample_where(
     since: datetime | None = None,
     due_before: datetime | None = None,
     span_ids: Sequence[str] | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -104,13 +105,10 @@ def _sample_where(
     if span_ids is not None:
         clauses.append("span_id = ANY(%s)")
         params.append(list(span_ids))
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
-
-
-def _simple_where(pairs: Sequence[tuple[str, Any]]) -> tuple[str, list[Any]]:
-    clauses = [f"{column} = %s" for column, value in pairs if value is not None]
-    params = [value for _, value in pairs if value is not None]
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    if after is not None:
+        clauses.append("(due_at, request_id) > (%s, %s)")
+        params.extend([utc(after[0], "after"), after[1]])
+    return where_sql(clauses), params
 
 
 class PostgresReviewMixin:
@@ -176,10 +174,7 @@ class PostgresReviewMixin:
         after: tuple[datetime, str] | None = None,
     ) -> list[ReviewSample]:
         check_limit(limit)
-        where, params = _sample_where(project, sampled, reviewed, span_ids=span_ids)
-        if after is not None:
-            where += (" AND " if where else " WHERE ") + "(due_at, request_id) > (%s, %s)"
-            params.extend([utc(after[0], "after"), after[1]])
+        where, params = _sample_where(project, sampled, reviewed, span_ids=span_ids, after=after)
         sql = f"SELECT * FROM hitl_review_samples{where} ORDER BY due_at, request_id LIMIT %s"
         with self._tx("list review samples") as cur:
             cur.execute(sql, [*params, limit])
@@ -277,12 +272,19 @@ class PostgresReviewMixin:
         after: tuple[datetime, str] | None = None,
     ) -> list[ReviewRecord]:
         check_limit(limit)
-        where, params = _simple_where(
-            [("project", project), ("request_id", request_id), ("span_id", span_id), ("name", name)]
+        clauses, params = equal_clauses(
+            [
+                ("project", project),
+                ("request_id", request_id),
+                ("span_id", span_id),
+                ("name", name),
+            ],
+            "%s",
         )
         if after is not None:
-            where += (" AND " if where else " WHERE ") + "(collected_at, review_id) > (%s, %s)"
+            clauses.append("(collected_at, review_id) > (%s, %s)")
             params.extend([utc(after[0], "after"), after[1]])
+        where = where_sql(clauses)
         sql = f"SELECT * FROM hitl_reviews{where} ORDER BY collected_at, review_id LIMIT %s"
         with self._tx("list reviews") as cur:
             cur.execute(sql, [*params, limit])
@@ -327,13 +329,13 @@ class PostgresReviewMixin:
     ) -> list[OutboxEntry]:
         check_limit(limit)
         check_status(status)
-        where, params = _simple_where([("status", status), ("project", project)])
+        clauses, params = equal_clauses([("status", status), ("project", project)], "%s")
         if due_at is not None:
-            where += (" AND " if where else " WHERE ") + (
-                "(next_attempt_at IS NULL OR next_attempt_at <= %s)"
-            )
+            clauses.append("(next_attempt_at IS NULL OR next_attempt_at <= %s)")
             params.append(utc(due_at, "due_at"))
-        sql = f"SELECT * FROM hitl_outbox{where} ORDER BY created_at, entry_id LIMIT %s"
+        sql = (
+            f"SELECT * FROM hitl_outbox{where_sql(clauses)} ORDER BY created_at, entry_id LIMIT %s"
+        )
         with self._tx("list the outbox") as cur:
             cur.execute(sql, [*params, limit])
             return [_decode(OutboxEntry, OUTBOX_FIELDS, r) for r in cur.fetchall()]
@@ -366,8 +368,8 @@ class PostgresReviewMixin:
         self, *, status: OutboxStatus | None = "pending", project: str | None = None
     ) -> int:
         check_status(status)
-        where, params = _simple_where([("status", status), ("project", project)])
+        clauses, params = equal_clauses([("status", status), ("project", project)], "%s")
         with self._tx("count the outbox") as cur:
-            cur.execute(f"SELECT COUNT(*) AS n FROM hitl_outbox{where}", params)
+            cur.execute(f"SELECT COUNT(*) AS n FROM hitl_outbox{where_sql(clauses)}", params)
             row = cur.fetchone()
         return int(row["n"]) if row else 0

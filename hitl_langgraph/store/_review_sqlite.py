@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._common import dumps, text_row
+from ._common import dumps, equal_clauses, text_row, where_sql
 from ._common import text_dt as _dt
 from ._common import text_ts as _ts
 from ._review_common import (
@@ -89,6 +89,7 @@ def _sample_where(
     since: datetime | None = None,
     due_before: datetime | None = None,
     span_ids: Sequence[str] | None = None,
+    after: tuple[datetime, str] | None = None,
 ) -> tuple[str, list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -109,7 +110,10 @@ def _sample_where(
     if span_ids is not None:
         clauses.append(f"span_id IN ({', '.join('?' * len(span_ids))})" if span_ids else "0")
         params.extend(span_ids)
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    if after is not None:
+        clauses.append("(due_at, request_id) > (?, ?)")
+        params.extend([_ts(after[0], "after"), after[1]])
+    return where_sql(clauses), params
 
 
 class SqliteReviewMixin:
@@ -168,10 +172,7 @@ class SqliteReviewMixin:
         after: tuple[datetime, str] | None = None,
     ) -> list[ReviewSample]:
         check_limit(limit)
-        where, params = _sample_where(project, sampled, reviewed, span_ids=span_ids)
-        if after is not None:
-            where += (" AND " if where else " WHERE ") + "(due_at, request_id) > (?, ?)"
-            params.extend([_ts(after[0], "after"), after[1]])
+        where, params = _sample_where(project, sampled, reviewed, span_ids=span_ids, after=after)
         sql = f"SELECT * FROM hitl_review_samples{where} ORDER BY due_at, request_id LIMIT ?"
         rows = self._read("list review samples", sql, [*params, limit])
         return [_decode(ReviewSample, SAMPLE_FIELDS, r) for r in rows]
@@ -264,21 +265,19 @@ class SqliteReviewMixin:
         after: tuple[datetime, str] | None = None,
     ) -> list[ReviewRecord]:
         check_limit(limit)
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (
-            ("project", project),
-            ("request_id", request_id),
-            ("span_id", span_id),
-            ("name", name),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+        clauses, params = equal_clauses(
+            [
+                ("project", project),
+                ("request_id", request_id),
+                ("span_id", span_id),
+                ("name", name),
+            ],
+            "?",
+        )
         if after is not None:
             clauses.append("(collected_at, review_id) > (?, ?)")
             params.extend([_ts(after[0], "after"), after[1]])
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        where = where_sql(clauses)
         sql = f"SELECT * FROM hitl_reviews{where} ORDER BY collected_at, review_id LIMIT ?"
         rows = self._read("list reviews", sql, [*params, limit])
         return [_decode(ReviewRecord, REVIEW_FIELDS, r) for r in rows]
@@ -320,18 +319,11 @@ class SqliteReviewMixin:
     ) -> list[OutboxEntry]:
         check_limit(limit)
         check_status(status)
-        clauses: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        if project is not None:
-            clauses.append("project = ?")
-            params.append(project)
+        clauses, params = equal_clauses([("status", status), ("project", project)], "?")
         if due_at is not None:
             clauses.append("(next_attempt_at IS NULL OR next_attempt_at <= ?)")
             params.append(_ts(due_at, "due_at"))
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        where = where_sql(clauses)
         sql = f"SELECT * FROM hitl_outbox{where} ORDER BY created_at, entry_id LIMIT ?"
         rows = self._read("list the outbox", sql, [*params, limit])
         return [_decode(OutboxEntry, OUTBOX_FIELDS, r) for r in rows]
@@ -363,14 +355,7 @@ class SqliteReviewMixin:
         self, *, status: OutboxStatus | None = "pending", project: str | None = None
     ) -> int:
         check_status(status)
-        clauses: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            clauses.append("status = ?")
-            params.append(status)
-        if project is not None:
-            clauses.append("project = ?")
-            params.append(project)
-        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self._read("count the outbox", f"SELECT COUNT(*) FROM hitl_outbox{where}", params)
+        clauses, params = equal_clauses([("status", status), ("project", project)], "?")
+        sql = f"SELECT COUNT(*) FROM hitl_outbox{where_sql(clauses)}"
+        rows = self._read("count the outbox", sql, params)
         return int(rows[0][0])

@@ -31,6 +31,7 @@ from ._common import (
     native_row,
     stage_audit,
     utc,
+    where_sql,
 )
 from .base import ApprovalStore, RequestFilter
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord
@@ -198,7 +199,7 @@ def _where(f: RequestFilter, after: tuple[datetime, str] | None) -> tuple[str, l
     if after is not None:
         clauses.append("(created_at, request_id) > (%s, %s)")
         params.extend([utc(after[0], "after"), after[1]])
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return where_sql(clauses), params
 
 
 class PostgresStore(PostgresReviewMixin, ApprovalStore):

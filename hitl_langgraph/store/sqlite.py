@@ -34,6 +34,7 @@ from ._common import (
     expected_statuses,
     stage_audit,
     text_row,
+    where_sql,
 )
 from ._common import text_ts as _ts
 from ._review_sqlite import SqliteReviewMixin
@@ -196,7 +197,7 @@ def _where(f: RequestFilter, after: tuple[datetime, str] | None) -> tuple[str, l
     if after is not None:
         clauses.append("(created_at, request_id) > (?, ?)")
         params.extend([_ts(after[0], "after"), after[1]])
-    return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+    return where_sql(clauses), params
 
 
 class SqliteStore(SqliteReviewMixin, ApprovalStore):
