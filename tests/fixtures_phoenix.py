@@ -13,6 +13,9 @@
   yet");
 * ``.log_tail()``: the end of the server log.
 
+``tracing`` is ``setup_tracing(phoenix_project, phoenix_server.url, batch=False)``, shut
+down (and LangChain uninstrumented) after the test.
+
 The first start takes 15-30 s on a busy 2-core box (imports, migrations), a restart
 10-25 s. Phoenix inserts spans 100 per transaction: on such a box that is ~100 spans/s,
 so allow ``wait_for_spans`` about 1 s per 100 spans beyond the first few hundred.
@@ -24,10 +27,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from hitl_langgraph.tracing._server import PhoenixServer, phoenix_command
+
+if TYPE_CHECKING:
+    from hitl_langgraph.tracing import TracingHandle
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +51,26 @@ def phoenix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def tracing(phoenix_server: PhoenixServer, phoenix_project: str) -> Iterator[TracingHandle]:
+    """``setup_tracing`` to this test's project (unbatched), shut down and uninstrumented after."""
+    # imported here: this plugin module is loaded for every test, traced or not
+    from openinference.instrumentation.langchain import LangChainInstrumentor
+
+    from hitl_langgraph.tracing import setup as tracing_setup
+    from hitl_langgraph.tracing import setup_tracing
+
+    handle = setup_tracing(phoenix_project, phoenix_server.url, batch=False)
+    assert handle.enabled and handle.endpoint == phoenix_server.otlp_endpoint
+    yield handle
+    handle.shutdown(2.0)
+    active = tracing_setup._active
+    if active is not None:
+        active[1].shutdown(1.0)
+    if LangChainInstrumentor().is_instrumented_by_opentelemetry:
+        LangChainInstrumentor().uninstrument()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from pathlib import Path
 import httpx
 import pytest
 from feedback_support import RULE, Ledger, build_refund_app, refund_policy, run
-from openinference.instrumentation.langchain import LangChainInstrumentor
 
 from hitl_langgraph import Action
 from hitl_langgraph.feedback import (
@@ -40,8 +39,7 @@ from hitl_langgraph.review import (
     constant_rate,
 )
 from hitl_langgraph.store import ApprovalStore, open_store
-from hitl_langgraph.tracing import GateSpanRecorder, TracingHandle, setup_tracing
-from hitl_langgraph.tracing import setup as tracing_setup
+from hitl_langgraph.tracing import GateSpanRecorder, TracingHandle
 from hitl_langgraph.tracing._server import PhoenixServer
 
 pytestmark = pytest.mark.phoenix
@@ -53,18 +51,6 @@ BASE = PromptTemplate.chat(
     "You are the payments agent. Refund orders when customers ask.\n\n{{reviewer_guidance}}",
     "{{question}}",
 )
-
-
-@pytest.fixture
-def tracing(phoenix_server: PhoenixServer, phoenix_project: str) -> Iterator[TracingHandle]:
-    handle = setup_tracing(phoenix_project, phoenix_server.url, batch=False)
-    yield handle
-    handle.shutdown(2.0)
-    active = tracing_setup._active
-    if active is not None:
-        active[1].shutdown(1.0)
-    if LangChainInstrumentor().is_instrumented_by_opentelemetry:
-        LangChainInstrumentor().uninstrument()
 
 
 @pytest.fixture

@@ -28,7 +28,6 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import tools_condition
-from openinference.instrumentation.langchain import LangChainInstrumentor
 
 from hitl_langgraph import GatedToolNode
 from hitl_langgraph.review import (
@@ -45,8 +44,7 @@ from hitl_langgraph.review import (
 from hitl_langgraph.review import cli as review_cli
 from hitl_langgraph.review.observer import HITL_REVIEW_PRIORITY, HITL_REVIEW_PROBABILITY
 from hitl_langgraph.store import ApprovalStore, open_store
-from hitl_langgraph.tracing import GateSpanRecorder, TracingHandle, setup_tracing
-from hitl_langgraph.tracing import setup as tracing_setup
+from hitl_langgraph.tracing import GateSpanRecorder, TracingHandle
 from hitl_langgraph.tracing._server import PhoenixServer
 
 pytestmark = pytest.mark.phoenix
@@ -55,18 +53,6 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 UI_MUTATION = """mutation($input: CreateSpanAnnotationInput!) {
   createSpanAnnotations(input: [$input]) { spanAnnotations { id identifier source } }
 }"""
-
-
-@pytest.fixture
-def tracing(phoenix_server: PhoenixServer, phoenix_project: str) -> Iterator[TracingHandle]:
-    handle = setup_tracing(phoenix_project, phoenix_server.url, batch=False)
-    yield handle
-    handle.shutdown(2.0)
-    active = tracing_setup._active
-    if active is not None:
-        active[1].shutdown(1.0)
-    if LangChainInstrumentor().is_instrumented_by_opentelemetry:
-        LangChainInstrumentor().uninstrument()
 
 
 @pytest.fixture

@@ -3,32 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from _tracing_graph import SPANS_PER_RUN, build_graph, make_event, run
 from openinference.instrumentation import suppress_tracing
-from openinference.instrumentation.langchain import LangChainInstrumentor
 
-from hitl_langgraph.tracing import GateSpanRecorder, TracingHandle, attributes, setup_tracing
-from hitl_langgraph.tracing import setup as tracing_setup
+from hitl_langgraph.tracing import GateSpanRecorder, TracingHandle, attributes
 from hitl_langgraph.tracing._server import PhoenixServer
 
 pytestmark = pytest.mark.phoenix
-
-
-@pytest.fixture
-def tracing(phoenix_server: PhoenixServer, phoenix_project: str) -> Iterator[TracingHandle]:
-    handle = setup_tracing(phoenix_project, phoenix_server.url, batch=False)
-    assert handle.enabled and handle.endpoint == phoenix_server.otlp_endpoint
-    yield handle
-    handle.shutdown(2.0)
-    active = tracing_setup._active
-    if active is not None:
-        active[1].shutdown(1.0)
-    if LangChainInstrumentor().is_instrumented_by_opentelemetry:
-        LangChainInstrumentor().uninstrument()
 
 
 def _by_name(spans: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
