@@ -45,49 +45,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
-from langchain_core.tools import tool
-from langgraph.graph import END, START, MessagesState, StateGraph
-from langgraph.prebuilt import ToolNode
+# the agent: the tracing tests' graph (fake chat model + ToolNode, 9 spans per run)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from _tracing_graph import SPANS_PER_RUN, build_graph, run
 
-SPANS_PER_RUN = 9
 WARMUP = 20
-
-
-# --- the agent ------------------------------------------------------------------------------
-def build_app() -> Any:
-    @tool
-    def lookup(q: str) -> str:
-        """Look something up."""
-        return f"found: {q}"
-
-    def agent(state: MessagesState) -> dict[str, list[BaseMessage]]:
-        turn = sum(isinstance(m, AIMessage) for m in state["messages"])
-        reply = (
-            AIMessage("", tool_calls=[{"name": "lookup", "args": {"q": "refunds"}, "id": "c1"}])
-            if turn == 0
-            else AIMessage("Refunds take 5 days.")
-        )
-        return {
-            "messages": [GenericFakeChatModel(messages=iter([reply])).invoke(state["messages"])]
-        }
-
-    def route(state: MessagesState) -> str:
-        last = state["messages"][-1]
-        return "tools" if isinstance(last, AIMessage) and last.tool_calls else END
-
-    g = StateGraph(MessagesState)
-    g.add_node("agent", agent)
-    g.add_node("tools", ToolNode([lookup]))
-    g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", route, ["tools", END])
-    g.add_edge("tools", "agent")
-    return g.compile()
-
-
-def run_once(app: Any) -> None:
-    app.invoke({"messages": [HumanMessage("How long do refunds take?")]})
 
 
 def progress(msg: str) -> None:
@@ -198,14 +160,14 @@ def measure_target(
         "ours": ours.tracer_provider,
     }
     inst = Instrumentation()
-    app = build_app()
+    app = build_graph()
     timings: dict[str, list[float]] = {v: [] for v in providers}
     traced_runs = dict.fromkeys(providers, 0)
 
     for variant, provider in providers.items():  # warm up every path
         inst.use(provider)
         for _ in range(WARMUP):
-            run_once(app)
+            run(app)
         traced_runs[variant] += WARMUP
     gc.collect()
     rounds = max(1, runs // block)
@@ -217,7 +179,7 @@ def measure_target(
             bucket = timings[variant]
             for _ in range(block):
                 t0 = time.perf_counter_ns()
-                run_once(app)
+                run(app)
                 bucket.append((time.perf_counter_ns() - t0) / 1000.0)
             traced_runs[variant] += block
         if (r + 1) % max(1, rounds // 4) == 0 or r + 1 == rounds:
@@ -322,9 +284,9 @@ def child_main(variant: str, endpoint: str, runs: int) -> None:
             verbose=False,
         )
         LangChainInstrumentor().instrument(tracer_provider=provider)
-    app = build_app()
+    app = build_graph()
     for _ in range(runs):
-        run_once(app)
+        run(app)
     print(f"EXIT_AT={time.time():.6f}", flush=True)
 
 
