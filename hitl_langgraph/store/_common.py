@@ -15,6 +15,7 @@ from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "AUDIT_FIELDS",
     "EXEC_FIELDS",
     "EXEC_TIME_FIELDS",
     "JSON_FIELDS",
@@ -27,11 +28,13 @@ __all__ = [
     "equal_clauses",
     "expected_statuses",
     "glob_regex",
+    "insert_sql",
     "native_row",
     "stage_audit",
     "text_dt",
     "text_row",
     "text_ts",
+    "update_sql",
     "utc",
     "where_sql",
 ]
@@ -45,8 +48,19 @@ JSON_FIELDS: frozenset[str] = frozenset(
 TIME_FIELDS: frozenset[str] = frozenset({"created_at", "updated_at", "expires_at", "decided_at"})
 EXEC_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ExecutionRecord))
 EXEC_TIME_FIELDS: frozenset[str] = frozenset({"started_at", "finished_at"})
-AUDIT_COLUMNS = "seq, event, at, request_id, thread_id, actor, data, prev_hash, hash"
+AUDIT_FIELDS: tuple[str, ...] = (
+    "seq",
+    "event",
+    "at",
+    "request_id",
+    "thread_id",
+    "actor",
+    "data",
+    "prev_hash",
+    "hash",
+)
 """The audit columns in the order the SQL backends insert them."""
+AUDIT_COLUMNS = ", ".join(AUDIT_FIELDS)
 
 
 def utc(value: datetime, what: str) -> datetime:
@@ -135,6 +149,21 @@ def expected_statuses(expected: str | Sequence[str] | None) -> list[str] | None:
     if isinstance(expected, str):
         return [expected]
     return list(expected)
+
+
+def insert_sql(table: str, names: Sequence[str], key: str, mark: str) -> str:
+    """``INSERT`` of the ``names`` columns that does nothing when ``key`` already exists
+    (``mark`` is the driver's placeholder)."""
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))}) "
+        f"ON CONFLICT ({key}) DO NOTHING"
+    )
+
+
+def update_sql(table: str, names: Sequence[str], key: str, mark: str) -> str:
+    """``UPDATE`` of the ``names`` columns of the row with the given ``key``."""
+    sets = ", ".join(f"{name} = {mark}" for name in names)
+    return f"UPDATE {table} SET {sets} WHERE {key} = {mark}"
 
 
 def where_sql(clauses: Sequence[str]) -> str:

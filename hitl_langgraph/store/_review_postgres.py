@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from psycopg.types.json import Jsonb
 
-from ._common import aware, dumps, equal_clauses, native_row, utc, where_sql
+from ._common import (
+    aware,
+    dumps,
+    equal_clauses,
+    insert_sql,
+    native_row,
+    update_sql,
+    utc,
+    where_sql,
+)
 from ._review_common import (
     JSON_FIELDS,
     OUTBOX_FIELDS,
@@ -66,15 +75,14 @@ def _decode(cls: type[R], names: Sequence[str], row: dict[str, Any]) -> R:
 
 
 def _insert(table: str, names: Sequence[str], key: str) -> str:
-    return (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) "
-        f"ON CONFLICT ({key}) DO NOTHING RETURNING {key}"
-    )
+    return insert_sql(table, names, key, "%s") + f" RETURNING {key}"
 
 
 _INSERT_SAMPLE = _insert("hitl_review_samples", SAMPLE_FIELDS, "request_id")
 _INSERT_REVIEW = _insert("hitl_reviews", REVIEW_FIELDS, "review_id")
 _INSERT_OUTBOX = _insert("hitl_outbox", OUTBOX_FIELDS, "entry_id")
+_UPDATE_REVIEW = update_sql("hitl_reviews", REVIEW_FIELDS[1:], "review_id", "%s")
+_UPDATE_OUTBOX = update_sql("hitl_outbox", OUTBOX_FIELDS[1:], "entry_id", "%s")
 
 
 def _sample_where(
@@ -246,9 +254,8 @@ class PostgresReviewMixin:
                             (kept.phoenix_id, review.review_id),
                         )
                 else:
-                    sets = ", ".join(f"{n} = %s" for n in REVIEW_FIELDS[1:])
                     cur.execute(
-                        f"UPDATE hitl_reviews SET {sets} WHERE review_id = %s",
+                        _UPDATE_REVIEW,
                         [*_values(review, REVIEW_FIELDS[1:]), review.review_id],
                     )
             if closes and review.request_id is not None:
@@ -309,9 +316,8 @@ class PostgresReviewMixin:
 
     @staticmethod
     def _update_outbox(cur: psycopg.Cursor[dict[str, Any]], entry: OutboxEntry) -> None:
-        sets = ", ".join(f"{n} = %s" for n in OUTBOX_FIELDS[1:])
         cur.execute(
-            f"UPDATE hitl_outbox SET {sets} WHERE entry_id = %s",
+            _UPDATE_OUTBOX,
             [*_values(entry, OUTBOX_FIELDS[1:]), entry.entry_id],
         )
 

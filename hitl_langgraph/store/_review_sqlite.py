@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._common import dumps, equal_clauses, text_row, where_sql
+from ._common import dumps, equal_clauses, insert_sql, text_row, update_sql, where_sql
 from ._common import text_dt as _dt
 from ._common import text_ts as _ts
 from ._review_common import (
@@ -70,16 +70,11 @@ def _decode(cls: type[R], names: Sequence[str], row: sqlite3.Row) -> R:
     )
 
 
-def _insert(table: str, names: Sequence[str], key: str) -> str:
-    return (
-        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))}) "
-        f"ON CONFLICT ({key}) DO NOTHING"
-    )
-
-
-_INSERT_SAMPLE = _insert("hitl_review_samples", SAMPLE_FIELDS, "request_id")
-_INSERT_REVIEW = _insert("hitl_reviews", REVIEW_FIELDS, "review_id")
-_INSERT_OUTBOX = _insert("hitl_outbox", OUTBOX_FIELDS, "entry_id")
+_INSERT_SAMPLE = insert_sql("hitl_review_samples", SAMPLE_FIELDS, "request_id", "?")
+_INSERT_REVIEW = insert_sql("hitl_reviews", REVIEW_FIELDS, "review_id", "?")
+_INSERT_OUTBOX = insert_sql("hitl_outbox", OUTBOX_FIELDS, "entry_id", "?")
+_UPDATE_REVIEW = update_sql("hitl_reviews", REVIEW_FIELDS[1:], "review_id", "?")
+_UPDATE_OUTBOX = update_sql("hitl_outbox", OUTBOX_FIELDS[1:], "entry_id", "?")
 
 
 def _sample_where(
@@ -239,9 +234,8 @@ class SqliteReviewMixin:
                             (kept.phoenix_id, review.review_id),
                         )
                 else:
-                    sets = ", ".join(f"{n} = ?" for n in REVIEW_FIELDS[1:])
                     conn.execute(
-                        f"UPDATE hitl_reviews SET {sets} WHERE review_id = ?",
+                        _UPDATE_REVIEW,
                         [*_values(review, REVIEW_FIELDS[1:]), review.review_id],
                     )
             if closes and review.request_id is not None:
@@ -299,9 +293,8 @@ class SqliteReviewMixin:
 
     @staticmethod
     def _update_outbox(conn: sqlite3.Connection, entry: OutboxEntry) -> None:
-        sets = ", ".join(f"{n} = ?" for n in OUTBOX_FIELDS[1:])
         conn.execute(
-            f"UPDATE hitl_outbox SET {sets} WHERE entry_id = ?",
+            _UPDATE_OUTBOX,
             [*_values(entry, OUTBOX_FIELDS[1:]), entry.entry_id],
         )
 

@@ -18,6 +18,7 @@ from typing import Any
 from ..errors import ConfigurationError, RequestNotFound, StoreError, missing_dependency
 from ._common import (
     AUDIT_COLUMNS,
+    AUDIT_FIELDS,
     EXEC_FIELDS,
     EXEC_TIME_FIELDS,
     JSON_FIELDS,
@@ -28,6 +29,7 @@ from ._common import (
     dumps,
     expected_statuses,
     glob_regex,
+    insert_sql,
     native_row,
     stage_audit,
     utc,
@@ -137,12 +139,7 @@ MIGRATIONS: list[str] = [
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
 
-_COLUMNS = ", ".join(REQUEST_FIELDS)
-_INSERT = (
-    f"INSERT INTO hitl_requests ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(REQUEST_FIELDS))}) "
-    "ON CONFLICT (request_id) DO NOTHING RETURNING request_id"
-)
-_AUDIT_NAMES = AUDIT_COLUMNS.split(", ")
+_INSERT = insert_sql("hitl_requests", REQUEST_FIELDS, "request_id", "%s") + " RETURNING request_id"
 
 
 def _redact(conninfo: str) -> str:
@@ -164,7 +161,7 @@ def _record(row: dict[str, Any]) -> ApprovalRecord:
 
 
 def _audit(row: dict[str, Any]) -> AuditEvent:
-    return native_row(AuditEvent, _AUDIT_NAMES, row, time_fields={"at"})
+    return native_row(AuditEvent, AUDIT_FIELDS, row, time_fields={"at"})
 
 
 def _where(f: RequestFilter, after: tuple[datetime, str] | None) -> tuple[str, list[Any]]:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 from ..errors import ConfigurationError, RequestNotFound, StoreError
 from ._common import (
     AUDIT_COLUMNS,
+    AUDIT_FIELDS,
     EXEC_FIELDS,
     EXEC_TIME_FIELDS,
     JSON_FIELDS,
@@ -32,8 +33,10 @@ from ._common import (
     check_changes,
     dumps,
     expected_statuses,
+    insert_sql,
     stage_audit,
     text_row,
+    update_sql,
     where_sql,
 )
 from ._common import text_ts as _ts
@@ -123,12 +126,7 @@ MIGRATIONS: list[str] = [
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
 
-_COLUMNS = ", ".join(REQUEST_FIELDS)
-_INSERT = (
-    f"INSERT INTO hitl_requests ({_COLUMNS}) VALUES ({', '.join('?' * len(REQUEST_FIELDS))}) "
-    "ON CONFLICT (request_id) DO NOTHING"
-)
-_AUDIT_NAMES = AUDIT_COLUMNS.split(", ")
+_INSERT = insert_sql("hitl_requests", REQUEST_FIELDS, "request_id", "?")
 
 
 def _encode(name: str, value: Any) -> Any:
@@ -146,7 +144,7 @@ def _record(row: sqlite3.Row) -> ApprovalRecord:
 
 
 def _audit(row: sqlite3.Row) -> AuditEvent:
-    return text_row(AuditEvent, _AUDIT_NAMES, row, json_fields={"data"}, time_fields={"at"})
+    return text_row(AuditEvent, AUDIT_FIELDS, row, json_fields={"data"}, time_fields={"at"})
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -401,9 +399,8 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
             if expected is not None and row["status"] not in expected:
                 raise already_decided(request_id, row["status"], row["decided_by"])
             if encoded:
-                sets = ", ".join(f"{name} = ?" for name in encoded)
                 conn.execute(
-                    f"UPDATE hitl_requests SET {sets} WHERE request_id = ?",
+                    update_sql("hitl_requests", list(encoded), "request_id", "?"),
                     [*encoded.values(), request_id],
                 )
             if audit is not None:
