@@ -7,12 +7,11 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter
 
 from ..decisions import Decision
-from ..engine import Clock
 from ..errors import ConfigurationError
 from ..notify import Notification, Notifier, notify_all
 from ..policy import RiskPolicy
@@ -21,6 +20,9 @@ from ..store.records import ApprovalRecord
 from ._graph import ConfigHook
 from .authority import Reviewer
 from .results import DecisionResult
+
+if TYPE_CHECKING:
+    from ..engine import Clock
 
 __all__ = [
     "DECIDED_STATUSES",

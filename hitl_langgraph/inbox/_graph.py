@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
-
-from langgraph.types import Command
+from typing import TYPE_CHECKING, Any
 
 from ..errors import NotPending
 from ..payload import PAYLOAD_SCHEMA
 from ..policy import RiskPolicy
 from ..store.records import ApprovalRecord
+
+if TYPE_CHECKING:
+    from langgraph.types import Command
 
 __all__ = [
     "ConfigHook",
@@ -121,6 +122,8 @@ def asks_for(output: Any, request_id: str) -> bool:
 
 def resume_command(interrupt_id: str, decision: Mapping[str, Any]) -> Command[Any]:
     """``Command(resume={interrupt_id: {"decisions": [decision]}})`` with only wire fields."""
+    from langgraph.types import Command  # here, so store-only CLI commands stay light
+
     wire = {k: decision[k] for k in _DECISION_FIELDS if decision.get(k) is not None}
     return Command(resume={interrupt_id: {"decisions": [wire]}})
 
