@@ -217,14 +217,11 @@ class SqliteReviewMixin:
         outbox: Sequence[OutboxEntry] = (),
     ) -> tuple[ReviewRecord, bool]:
         with self._write("store the review") as conn:
-            row = conn.execute(
-                "SELECT * FROM hitl_reviews WHERE review_id = ?", (review.review_id,)
-            ).fetchone()
-            changed = True
-            stored = review
-            if row is None:
-                conn.execute(_INSERT_REVIEW, _values(review, REVIEW_FIELDS))
-            else:
+            changed, stored = True, review
+            if conn.execute(_INSERT_REVIEW, _values(review, REVIEW_FIELDS)).rowcount == 0:
+                row = conn.execute(
+                    "SELECT * FROM hitl_reviews WHERE review_id = ?", (review.review_id,)
+                ).fetchone()
                 kept = kept_review(_decode(ReviewRecord, REVIEW_FIELDS, row), review)
                 if kept is not None:
                     changed, stored = False, kept
