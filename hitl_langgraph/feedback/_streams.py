@@ -16,10 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from ..action import canonical_json
+from ..review.spool import utc_now  # the review queue's clock; re-exported for the loop
 from ..store.base import ApprovalStore
 from ..store.records import AuditEvent
 
@@ -40,11 +41,6 @@ DISTILL_STREAM = "hitl_feedback:distill"
 
 T = TypeVar("T")
 logger = logging.getLogger("hitl_langgraph.feedback")
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware (UTC)."""
-    return datetime.now(timezone.utc)
 
 
 def content_hash(value: Any, prefix: str, length: int = 12) -> str:
