@@ -64,8 +64,18 @@ class DecideMixin(InboxBase):
         return out
 
     def _prepare(
-        self, request_id: str, decision: Any, reviewer: Reviewer, digest: str | None
+        self,
+        request_id: str,
+        decision: Any,
+        reviewer: Reviewer,
+        digest: str | None,
+        *,
+        keep_tool: bool = False,
     ) -> Prepared:
+        """Check ``decision`` against the request (read once); refusals are audited.
+
+        ``keep_tool``: an edit naming no tool (``Inbox.edit`` without ``tool=``) keeps the
+        request's tool."""
         if not isinstance(reviewer, Reviewer):
             raise ConfigurationError(
                 "reviewer= must be a Reviewer(id, roles) built from your authenticated user, "
@@ -74,6 +84,9 @@ class DecideMixin(InboxBase):
         rec = self.store.get_request(request_id)
         if rec is None:
             raise RequestNotFound(request_id)
+        if keep_tool and decision["edited_action"]["name"] is None:
+            edited = {**decision["edited_action"], "name": rec.tool}
+            decision = {**decision, "edited_action": edited}
         now = self.clock()
         kind = str(decision.get("type")) if isinstance(decision, Mapping) else "?"
         try:

@@ -51,7 +51,7 @@ from ..policy import RiskPolicy
 from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord, AuditEvent
 from . import quorum
-from ._base import DECIDED_STATUSES, MAX_LIMIT
+from ._base import DECIDED_STATUSES, MAX_LIMIT, Prepared
 from ._decide import DecideMixin
 from ._graph import ConfigHook, thread_config
 from .authority import Reviewer
@@ -66,6 +66,15 @@ __all__ = ["DECIDED_STATUSES", "Inbox"]
 
 def _worker() -> str:
     return f"inbox:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _edit(args: Mapping[str, Any], tool: str | None, reason: str | None) -> dict[str, Any]:
+    """An edit decision; ``tool=None`` is filled in with the request's own tool."""
+    return {
+        "type": "edit",
+        "edited_action": {"name": tool or None, "args": dict(args)},
+        "message": reason,
+    }
 
 
 class Inbox(DeadlineMixin, DecideMixin):
@@ -276,14 +285,8 @@ class Inbox(DeadlineMixin, DecideMixin):
         The engine re-scores the edited call while resuming: one that raises the risk or
         changes the tool needs its own approval (a follow-up request, in ``follow_ups``).
         """
-        rec = self.store.get_request(request_id)
-        name = tool or (rec.tool if rec is not None else "")
-        decision = {
-            "type": "edit",
-            "edited_action": {"name": name, "args": dict(args)},
-            "message": reason,
-        }
-        return self.decide(request_id, decision, reviewer=reviewer, digest=digest)
+        decision = _edit(args, tool, reason)
+        return self._decide(self._prepare(request_id, decision, reviewer, digest, keep_tool=True))
 
     def respond(
         self,
@@ -307,7 +310,9 @@ class Inbox(DeadlineMixin, DecideMixin):
         digest: str | None = None,
     ) -> DecisionResult:
         """Record any decision (a dict like ``{"type": "approve"}`` or a decision model)."""
-        prep = self._prepare(request_id, decision, reviewer, digest)
+        return self._decide(self._prepare(request_id, decision, reviewer, digest))
+
+    def _decide(self, prep: Prepared) -> DecisionResult:
         iid: str | None = None
         if self.graph is not None:
             cfg = thread_config(prep.record, self.resume_config)
@@ -358,14 +363,11 @@ class Inbox(DeadlineMixin, DecideMixin):
         reason: str | None = None,
         digest: str | None = None,
     ) -> DecisionResult:
-        rec = await asyncio.to_thread(self.store.get_request, request_id)
-        name = tool or (rec.tool if rec is not None else "")
-        decision = {
-            "type": "edit",
-            "edited_action": {"name": name, "args": dict(args)},
-            "message": reason,
-        }
-        return await self.adecide(request_id, decision, reviewer=reviewer, digest=digest)
+        decision = _edit(args, tool, reason)
+        prep = await asyncio.to_thread(
+            self._prepare, request_id, decision, reviewer, digest, keep_tool=True
+        )
+        return await self._adecide(prep)
 
     async def arespond(
         self,
@@ -389,6 +391,9 @@ class Inbox(DeadlineMixin, DecideMixin):
     ) -> DecisionResult:
         """Async :meth:`decide`: ``aget_state``/``ainvoke`` on the graph."""
         prep = await asyncio.to_thread(self._prepare, request_id, decision, reviewer, digest)
+        return await self._adecide(prep)
+
+    async def _adecide(self, prep: Prepared) -> DecisionResult:
         iid: str | None = None
         if self.graph is not None:
             cfg = thread_config(prep.record, self.resume_config)
