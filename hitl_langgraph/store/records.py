@@ -91,11 +91,7 @@ class ApprovalRecord:
         return record_html(self)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        for k in ("created_at", "updated_at", "expires_at", "decided_at"):
-            v = out[k]
-            out[k] = None if v is None else v.isoformat()
-        return out
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
