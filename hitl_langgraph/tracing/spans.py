@@ -8,13 +8,13 @@ node's span; a ``decided`` span links back to the span where the run paused.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
+from ..action import canonical_json
 from ..errors import missing_dependency
 
 try:
@@ -190,16 +190,16 @@ def span_attributes(event: GateEvent, *, record_args: bool = True) -> dict[str, 
         A.HITL_WAIT_SECONDS: event.waited_seconds,
         A.HITL_REVIEW_SAMPLED: event.sampled_for_review,
         A.HITL_ERROR: event.error,
-        A.OUTPUT_VALUE: _json(_outcome(event)),
+        A.OUTPUT_VALUE: canonical_json(_outcome(event)),
         A.OUTPUT_MIME_TYPE: A.JSON_MIME_TYPE,
     }
     if event.reviewer_roles:
         attrs[A.HITL_REVIEWER_ROLES] = [str(r) for r in event.reviewer_roles]
     if record_args:
-        attrs[A.INPUT_VALUE] = _json({"tool": event.tool, "args": event.args})
+        attrs[A.INPUT_VALUE] = canonical_json({"tool": event.tool, "args": event.args})
         attrs[A.INPUT_MIME_TYPE] = A.JSON_MIME_TYPE
     if event.extra:
-        attrs[A.METADATA] = _json(event.extra)
+        attrs[A.METADATA] = canonical_json(event.extra)
     paused = _paused_ids(event)
     if paused is not None:
         attrs[A.HITL_PAUSED_TRACE_ID], attrs[A.HITL_PAUSED_SPAN_ID] = paused
@@ -250,7 +250,3 @@ def _to_ns(at: datetime) -> int:
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
     return int(at.timestamp() * 1_000_000_000)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
