@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import AlreadyDecided
 from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord, AuditEvent
+from ._base import DECIDED_STATUSES
 from ._graph import hitl_interrupts, resume_key
 from .results import ApplyReport, ReconcileReport
 
@@ -222,7 +223,7 @@ def reconcile(
                 new = record_from_interrupt(intr, ar, i, thread_id=tid, state=state, now=now)
                 if _insert(inbox, new, now):
                     report.inserted.append(rid)
-            elif existing.status in ("approved", "edited", "rejected", "responded", "expired"):
+            elif existing.status in DECIDED_STATUSES:
                 if now - existing.updated_at < grace:
                     report.skipped_recent.append(rid)
                 else:
