@@ -22,6 +22,8 @@ __all__ = [
     "REQUEST_FIELDS",
     "TIME_FIELDS",
     "already_decided",
+    "audit_query",
+    "audit_row",
     "aware",
     "check_changes",
     "dumps",
@@ -187,6 +189,37 @@ def already_decided(request_id: str, status: str, decided_by: str | None) -> Alr
         status=status,
         decided_by=decided_by,
     )
+
+
+def audit_row(event: AuditEvent, at: Any) -> tuple[Any, ...]:
+    """The ``AUDIT_FIELDS`` values of a staged event, ``at`` as the backend stores it."""
+    return (
+        event.seq,
+        event.event,
+        at,
+        event.request_id,
+        event.thread_id,
+        event.actor,
+        dumps(event.data),
+        event.prev_hash,
+        event.hash,
+    )
+
+
+def audit_query(
+    after_seq: int, limit: int | None, request_id: str | None, mark: str
+) -> tuple[str, list[Any]]:
+    """The ``list_audit`` query and its parameters (``mark``: the driver's placeholder)."""
+    sql = f"SELECT {AUDIT_COLUMNS} FROM hitl_audit WHERE seq > {mark}"
+    params: list[Any] = [after_seq]
+    if request_id is not None:
+        sql += f" AND request_id = {mark}"
+        params.append(request_id)
+    sql += " ORDER BY seq"
+    if limit is not None:
+        sql += f" LIMIT {mark}"
+        params.append(limit)
+    return sql, params
 
 
 def stage_audit(event: AuditEvent, *, seq: int, prev_hash: str) -> AuditEvent:

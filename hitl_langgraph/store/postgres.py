@@ -25,6 +25,8 @@ from ._common import (
     REQUEST_FIELDS,
     TIME_FIELDS,
     already_decided,
+    audit_query,
+    audit_row,
     check_changes,
     dumps,
     expected_statuses,
@@ -436,17 +438,7 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
         cur.execute(
             f"INSERT INTO hitl_audit ({AUDIT_COLUMNS}) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s::json, %s, %s)",
-            (
-                final.seq,
-                final.event,
-                final.at,
-                final.request_id,
-                final.thread_id,
-                final.actor,
-                dumps(final.data),
-                final.prev_hash,
-                final.hash,
-            ),
+            audit_row(final, final.at),
         )
         return final
 
@@ -457,15 +449,7 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
     def list_audit(
         self, *, after_seq: int = 0, limit: int | None = None, request_id: str | None = None
     ) -> list[AuditEvent]:
-        sql = f"SELECT {AUDIT_COLUMNS} FROM hitl_audit WHERE seq > %s"
-        params: list[Any] = [after_seq]
-        if request_id is not None:
-            sql += " AND request_id = %s"
-            params.append(request_id)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
+        sql, params = audit_query(after_seq, limit, request_id, "%s")
         with self._tx("read the audit trail") as cur:
             cur.execute(sql, params)
             return [_audit(r) for r in cur.fetchall()]

@@ -30,6 +30,8 @@ from ._common import (
     REQUEST_FIELDS,
     TIME_FIELDS,
     already_decided,
+    audit_query,
+    audit_row,
     check_changes,
     dumps,
     expected_statuses,
@@ -465,17 +467,7 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
         final = stage_audit(event, seq=seq, prev_hash=prev)
         conn.execute(
             f"INSERT INTO hitl_audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                final.seq,
-                final.event,
-                _ts(final.at, "at"),
-                final.request_id,
-                final.thread_id,
-                final.actor,
-                dumps(final.data),
-                final.prev_hash,
-                final.hash,
-            ),
+            audit_row(final, _ts(final.at, "at")),
         )
         return final
 
@@ -486,13 +478,5 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
     def list_audit(
         self, *, after_seq: int = 0, limit: int | None = None, request_id: str | None = None
     ) -> list[AuditEvent]:
-        sql = f"SELECT {AUDIT_COLUMNS} FROM hitl_audit WHERE seq > ?"
-        params: list[Any] = [after_seq]
-        if request_id is not None:
-            sql += " AND request_id = ?"
-            params.append(request_id)
-        sql += " ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = audit_query(after_seq, limit, request_id, "?")
         return [_audit(r) for r in self._read("read the audit trail", sql, params)]
