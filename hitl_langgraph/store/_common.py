@@ -1,6 +1,6 @@
 """Helpers shared by the store backends: field lists, value checks, datetime
-normalisation, row decoding, the audit staging step and the fnmatch-glob to SQL regex
-translation."""
+normalisation, row decoding, SQL statement builders (parameterised by the driver's
+placeholder), the audit staging step and the fnmatch-glob to SQL regex translation."""
 
 from __future__ import annotations
 
