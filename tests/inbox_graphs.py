@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import threading
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from fixtures_graph import Ledger as MemLedger
+from fixtures_graph import bank_tools
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.tools import tool
 from langgraph.graph import START, MessagesState, StateGraph
@@ -35,21 +35,6 @@ __all__ = [
 ]
 
 FINANCE = frozenset({"finance"})
-
-
-@dataclass
-class MemLedger:
-    """Side effects of the tools, in memory (threads)."""
-
-    entries: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, name: str, /, **args: Any) -> None:
-        with self.lock:
-            self.entries.append((name, args))
-
-    def count(self, name: str) -> int:
-        return sum(1 for n, _ in self.entries if n == name)
 
 
 class FileLedger:
@@ -102,17 +87,7 @@ def inbox_policy(
 
 
 def _tools(ledger: Any) -> list[Any]:
-    @tool
-    def transfer_funds(amount: int, to: str) -> str:
-        """Transfer money to an account."""
-        ledger.add("transfer_funds", amount=amount, to=to)
-        return f"sent {amount} to {to}"
-
-    @tool
-    def close_account(name: str) -> str:
-        """Close an account."""
-        ledger.add("close_account", name=name)
-        return f"closed {name}"
+    """The banking tools of ``fixtures_graph``, plus ``delete_customer`` (admin-gated)."""
 
     @tool
     def delete_customer(name: str) -> str:
@@ -120,19 +95,7 @@ def _tools(ledger: Any) -> list[Any]:
         ledger.add("delete_customer", name=name)
         return f"deleted {name}"
 
-    @tool
-    def lookup_account(name: str) -> str:
-        """Look an account up."""
-        ledger.add("lookup_account", name=name)
-        return f"account {name}: balance 100"
-
-    @tool
-    def wipe_records(name: str) -> str:
-        """Delete every record of a customer."""
-        ledger.add("wipe_records", name=name)
-        return "wiped"
-
-    return [transfer_funds, close_account, delete_customer, lookup_account, wipe_records]
+    return [*bank_tools(ledger), delete_customer]
 
 
 def _model(first: AIMessage | None) -> ScriptedChatModel:
