@@ -36,13 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from fixtures_graph import Ledger, bank_policy, bank_tools, scripted_turns  # noqa: E402
-from langchain_core.messages import AIMessage, HumanMessage  # noqa: E402
-from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
-from langgraph.graph import START, MessagesState, StateGraph  # noqa: E402
-from langgraph.prebuilt import tools_condition  # noqa: E402
+from _tracing_graph import build_bank_agent  # noqa: E402
+from langchain_core.messages import HumanMessage  # noqa: E402
 
-from hitl_langgraph import GatedToolNode  # noqa: E402
 from hitl_langgraph.review import (  # noqa: E402
     REVIEW_REQUEST_NAME,
     VERDICT_NAME,
@@ -53,33 +49,8 @@ from hitl_langgraph.review import (  # noqa: E402
     constant_rate,
 )
 from hitl_langgraph.store import open_store  # noqa: E402
-from hitl_langgraph.tracing import GateSpanRecorder, setup_tracing  # noqa: E402
+from hitl_langgraph.tracing import setup_tracing  # noqa: E402
 from hitl_langgraph.tracing._server import PhoenixServer  # noqa: E402
-
-
-def build(store: Any, tracing: Any, sampler: Any) -> tuple[Any, Ledger]:
-    ledger = Ledger()
-    call = {"name": "transfer_funds", "args": {"amount": 6000, "to": "bob"}, "id": "c1"}
-    model = scripted_turns(AIMessage("", tool_calls=[call]))
-
-    def agent(state: MessagesState) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
-
-    g = StateGraph(MessagesState)
-    g.add_node("agent", agent)
-    g.add_node(
-        "tools",
-        GatedToolNode(
-            bank_tools(ledger),
-            policy=bank_policy(),
-            store=store,
-            observers=[GateSpanRecorder(tracing), sampler],
-        ),
-    )
-    g.add_edge(START, "agent")
-    g.add_conditional_edges("agent", tools_condition)
-    g.add_edge("tools", "agent")
-    return g.compile(checkpointer=InMemorySaver()), ledger
 
 
 def runs(app: Any, n: int) -> list[float]:
@@ -117,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         sync_interval=0.5,
     )
     queue = ReviewQueue(client, project=project, store=store, mirror_on_submit=False)
-    app, ledger = build(store, tracing, sampler)
+    app, ledger = build_bank_agent(store, tracing, sampler)
     try:
         up = runs(app, args.runs)
         tracing.force_flush(5.0)

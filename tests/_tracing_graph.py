@@ -2,6 +2,8 @@
 
 One run makes 9 LangChain spans (LangGraph, agent x2, model x2, route x2, tools, lookup);
 the tool reports a gate event to ``on_tool`` (if given) from inside the tool call.
+
+:func:`build_bank_agent` is the gated banking agent of the review tests and benchmark.
 """
 
 from __future__ import annotations
@@ -86,3 +88,36 @@ def run(app: Any, text: str = "How long do refunds take?") -> dict[str, Any]:
     """Invoke the graph once."""
     result: dict[str, Any] = app.invoke({"messages": [HumanMessage(text)]})
     return result
+
+
+def build_bank_agent(store: Any, tracing: Any, sampler: Any) -> tuple[Any, Any]:
+    """The banking agent (app, ledger): one ``transfer_funds(6000)`` call, which
+    ``bank_policy`` scores 0.6 and routes ``review``; the gate reports to a span recorder
+    and ``sampler``. Checkpointed in memory, so each run needs a ``thread_id``."""
+    from fixtures_graph import Ledger, bank_policy, bank_tools, scripted_turns
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.prebuilt import tools_condition
+
+    from hitl_langgraph import GatedToolNode
+    from hitl_langgraph.tracing import GateSpanRecorder
+
+    ledger = Ledger()
+    call = {"name": "transfer_funds", "args": {"amount": 6000, "to": "bob"}, "id": "c1"}
+    model = scripted_turns(AIMessage("", tool_calls=[call]))
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    tools = GatedToolNode(
+        bank_tools(ledger),
+        policy=bank_policy(),
+        store=store,
+        observers=[GateSpanRecorder(tracing), sampler],
+    )
+    g = StateGraph(MessagesState)
+    g.add_node("agent", agent)
+    g.add_node("tools", tools)
+    g.add_edge(START, "agent")
+    g.add_conditional_edges("agent", tools_condition)
+    g.add_edge("tools", "agent")
+    return g.compile(checkpointer=InMemorySaver()), ledger

@@ -22,14 +22,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from fixtures_graph import Ledger, bank_policy, bank_tools, scripted_turns
-from langchain_core.messages import AIMessage, HumanMessage
+from _tracing_graph import build_bank_agent
+from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.graph import START, MessagesState, StateGraph
-from langgraph.prebuilt import tools_condition
 
-from hitl_langgraph import GatedToolNode
 from hitl_langgraph.review import (
     CODE_IDENTIFIER,
     REVIEW_REQUEST_NAME,
@@ -44,7 +40,7 @@ from hitl_langgraph.review import (
 from hitl_langgraph.review import cli as review_cli
 from hitl_langgraph.review.observer import HITL_REVIEW_PRIORITY, HITL_REVIEW_PROBABILITY
 from hitl_langgraph.store import ApprovalStore, open_store
-from hitl_langgraph.tracing import GateSpanRecorder, TracingHandle
+from hitl_langgraph.tracing import TracingHandle
 from hitl_langgraph.tracing._server import PhoenixServer
 
 pytestmark = pytest.mark.phoenix
@@ -73,31 +69,7 @@ class Agent:
     """The banking agent: transfer_funds(6000) scores 0.6, which the policy routes review."""
 
     def __init__(self, store: ApprovalStore, tracing: TracingHandle, sampler: ReviewSampler):
-        self.ledger = Ledger()
-        first = AIMessage(
-            "",
-            tool_calls=[
-                {"name": "transfer_funds", "args": {"amount": 6000, "to": "bob"}, "id": "c1"}
-            ],
-        )
-        model = scripted_turns(first)
-
-        def agent(state: MessagesState) -> dict[str, Any]:
-            return {"messages": [model.invoke(state["messages"])]}
-
-        tools = GatedToolNode(
-            bank_tools(self.ledger),
-            policy=bank_policy(),
-            store=store,
-            observers=[GateSpanRecorder(tracing), sampler],
-        )
-        g = StateGraph(MessagesState)
-        g.add_node("agent", agent)
-        g.add_node("tools", tools)
-        g.add_edge(START, "agent")
-        g.add_conditional_edges("agent", tools_condition)
-        g.add_edge("tools", "agent")
-        self.app = g.compile(checkpointer=InMemorySaver())
+        self.app, self.ledger = build_bank_agent(store, tracing, sampler)
 
     def run(self) -> tuple[str, float]:
         config: RunnableConfig = {"configurable": {"thread_id": f"t-{uuid.uuid4().hex[:10]}"}}
