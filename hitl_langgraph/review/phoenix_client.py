@@ -47,8 +47,7 @@ def resolve_base_url(url: str | None = None) -> str:
         url or os.environ.get("PHOENIX_BASE_URL") or os.environ.get("PHOENIX_COLLECTOR_ENDPOINT")
     )
     value = (value or DEFAULT_BASE_URL).strip().rstrip("/")
-    if value.endswith("/v1/traces"):
-        value = value[: -len("/v1/traces")]
+    value = value.removesuffix("/v1/traces")
     if "://" not in value:
         value = "http://" + value
     return value

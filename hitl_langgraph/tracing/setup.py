@@ -358,7 +358,7 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
         if exporter_endpoint:  # notebook cards link paused requests to this Phoenix
             from ..display import configure
 
-            configure(phoenix_url=exporter_endpoint.removesuffix("/v1/traces"), project=key.project)
+            configure(phoenix_url=exporter_endpoint.removesuffix(_TRACES_PATH), project=key.project)
         return TracingHandle(
             provider=provider,
             processor=processor,
