@@ -274,7 +274,8 @@ class DeadlineMixin(ResumeMixin):
         out: list[Escalation] = []
         for rec in escalation_candidates(self.store, self.escalation, now):
             due = due_steps(rec, self.escalation, now)
-            new = [i for i in due if i not in already_escalated(rec)]
+            done = already_escalated(rec)
+            new = [i for i in due if i not in done]
             if not new:
                 continue
             base, roles = escalated_roles(rec, self.escalation, due)
