@@ -93,6 +93,11 @@ class InboxBase:
             return dict(metadata)
         return {**metadata, RESUME_MARK: {"by": self.worker_id, "at": at.isoformat()}}
 
+    @staticmethod
+    def _unmarked(metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """``metadata`` without a resume marker."""
+        return {k: v for k, v in metadata.items() if k != RESUME_MARK}
+
     def _require_graph(self, what: str) -> Any:
         if self.graph is None:
             raise ConfigurationError(

@@ -95,10 +95,12 @@ class ResumeMixin(InboxBase):
         """This inbox could not complete its resume: let workers do it (best effort)."""
         logger.warning("resume of %s handed over to apply_decided(): %s", rec.request_id, why)
         self._queue[rec.request_id] = None
-        meta = {k: v for k, v in rec.metadata.items() if k != RESUME_MARK}
         try:
             self.store.update_request(
-                rec.request_id, expected_status=rec.status, metadata=meta, updated_at=self.clock()
+                rec.request_id,
+                expected_status=rec.status,
+                metadata=self._unmarked(rec.metadata),
+                updated_at=self.clock(),
             )
         except Exception:
             logger.exception("could not clear the resume marker of %s", rec.request_id)
@@ -118,7 +120,7 @@ class ResumeMixin(InboxBase):
                 decided_by=None,
                 decided_at=None,
                 approvals=[],
-                metadata={k: v for k, v in rec.metadata.items() if k != RESUME_MARK},
+                metadata=self._unmarked(rec.metadata),
                 updated_at=now,
                 audit=AuditEvent(
                     event="reverted",
