@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,7 +15,7 @@ from ..decisions import Decision
 from ..errors import ConfigurationError
 from ..notify import Notification, Notifier, notify_all
 from ..policy import RiskPolicy
-from ..store.base import ApprovalStore
+from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord
 from ._graph import ConfigHook
 from .authority import Reviewer
@@ -33,6 +33,7 @@ __all__ = [
     "Committed",
     "InboxBase",
     "Prepared",
+    "iter_requests",
 ]
 
 logger = logging.getLogger("hitl_langgraph.inbox")
@@ -44,6 +45,19 @@ DECISION_ADAPTER = TypeAdapter(Decision)
 MAX_LIMIT = 1000
 RESUME_MARK = "resume"
 """``metadata`` key of the resume marker: the inbox resuming a decision it recorded."""
+
+
+def iter_requests(
+    store: ApprovalStore, status: tuple[str, ...] | None, *, page: int
+) -> Iterator[ApprovalRecord]:
+    """Every request with one of ``status`` (``None``: any), oldest first, page by page."""
+    after: tuple[datetime, str] | None = None
+    while True:
+        rows = store.list_requests(RequestFilter(status=status), limit=page, after=after)
+        yield from rows
+        if len(rows) < page:
+            return
+        after = (rows[-1].created_at, rows[-1].request_id)
 
 
 @dataclass(frozen=True)

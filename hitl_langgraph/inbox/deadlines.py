@@ -34,6 +34,7 @@ from typing import Any
 from ..errors import AlreadyDecided, ConfigurationError
 from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord, AuditEvent
+from ._base import iter_requests
 from ._resume import ResumeMixin
 from .authority import SYSTEM_ACTOR
 from .results import DecisionResult, Escalation, SweepReport
@@ -161,16 +162,10 @@ def escalation_candidates(
     if not steps:
         return
     earliest = min(s.after for s in steps)
-    after: tuple[datetime, str] | None = None
-    while True:
-        rows = store.list_requests(RequestFilter(status=("pending",)), limit=page, after=after)
-        for rec in rows:
-            if now - rec.created_at < earliest:
-                return
-            yield rec
-        if len(rows) < page:
+    for rec in iter_requests(store, ("pending",), page=page):
+        if now - rec.created_at < earliest:
             return
-        after = (rows[-1].created_at, rows[-1].request_id)
+        yield rec
 
 
 class DeadlineMixin(ResumeMixin):

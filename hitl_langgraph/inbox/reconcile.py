@@ -21,14 +21,13 @@ state per known thread, so run it as periodic maintenance, not per request.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyDecided
-from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord, AuditEvent
-from ._base import DECIDED_STATUSES
+from ._base import DECIDED_STATUSES, iter_requests
 from ._graph import hitl_interrupts, resume_key
 from .results import ApplyReport, ReconcileReport
 
@@ -38,16 +37,6 @@ if TYPE_CHECKING:
 __all__ = ["RECONCILE_ACTOR", "reconcile"]
 
 RECONCILE_ACTOR = "reconcile"
-
-
-def _all_rows(store: ApprovalStore, page: int = 500) -> Iterator[ApprovalRecord]:
-    after: tuple[datetime, str] | None = None
-    while True:
-        rows = store.list_requests(RequestFilter(status=None), limit=page, after=after)
-        yield from rows
-        if len(rows) < page:
-            return
-        after = (rows[-1].created_at, rows[-1].request_id)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -189,7 +178,7 @@ def reconcile(
     report = ReconcileReport()
     by_thread: dict[str, list[ApprovalRecord]] = {}
     rows: dict[str, ApprovalRecord] = {}
-    for rec in _all_rows(store):
+    for rec in iter_requests(store, None, page=500):
         by_thread.setdefault(rec.thread_id, []).append(rec)
         rows[rec.request_id] = rec
     for tid in thread_ids:
