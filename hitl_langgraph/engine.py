@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -37,6 +37,7 @@ from langgraph.types import interrupt
 from pydantic import TypeAdapter, ValidationError
 
 from .action import Action
+from .clock import Clock, utc_now
 from .decisions import (
     Approve,
     Decision,
@@ -65,17 +66,12 @@ __all__ = ["Clock", "GateEngine", "Resolution", "utc_now"]
 
 logger = logging.getLogger("hitl_langgraph")
 
-Clock = Callable[[], datetime]
 T = TypeVar("T")
 
 _DECISION: TypeAdapter[Approve | Edit | Reject | Respond] = TypeAdapter(Decision)
 _DECISION_KEYS = frozenset({"type", "request_id", "digest", "message", "edited_action"})
 
 _STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _default_worker() -> str:

@@ -19,7 +19,8 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from .engine import Clock, GateEngine, Resolution, utc_now
+from .clock import Clock, utc_now
+from .engine import GateEngine, Resolution
 from .errors import ConfigurationError
 from .events import GateObserver
 from .policy import RiskPolicy

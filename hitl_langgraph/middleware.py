@@ -21,7 +21,8 @@ from typing import Any, cast
 from langchain_core.messages import ToolCall, ToolMessage
 from langgraph.types import Command
 
-from .engine import Clock, GateEngine, Resolution, utc_now
+from .clock import Clock, utc_now
+from .engine import GateEngine, Resolution
 from .errors import ConfigurationError, missing_dependency
 from .events import GateObserver
 from .policy import DECISION_TYPES, RiskPolicy, Rule

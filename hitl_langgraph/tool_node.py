@@ -34,7 +34,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from pydantic import BaseModel
 
-from .engine import Clock, GateEngine, Resolution, utc_now
+from .clock import Clock, utc_now
+from .engine import GateEngine, Resolution
 from .events import GateObserver
 from .policy import RiskPolicy
 from .store.base import ApprovalStore

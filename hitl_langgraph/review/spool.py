@@ -19,9 +19,10 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
+from ..clock import utc_now
 from ..store.base import ApprovalStore
 from ..store.review_records import OutboxEntry, annotation_key
 from .phoenix_client import PhoenixClient, PhoenixError, PhoenixNotFound, PhoenixUnavailable
@@ -29,10 +30,6 @@ from .phoenix_client import PhoenixClient, PhoenixError, PhoenixNotFound, Phoeni
 __all__ = ["BackgroundSync", "Spool", "SyncReport", "utc_now"]
 
 logger = logging.getLogger("hitl_langgraph.review")
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
