@@ -30,6 +30,7 @@ from pydantic import (
     Field,
     GetJsonSchemaHandler,
     PrivateAttr,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
@@ -38,6 +39,9 @@ from pydantic_core import CoreSchema
 from .errors import DecisionError, DigestMismatch, InvalidDecision
 
 __all__ = [
+    "DECISION_ADAPTER",
+    "DECISION_FIELDS",
+    "STATUS_OF",
     "Approve",
     "Decision",
     "Edit",
@@ -102,6 +106,20 @@ class Respond(_DecisionBase):
 
 
 Decision = Annotated[Union[Approve, Edit, Reject, Respond], Field(discriminator="type")]
+
+DECISION_ADAPTER: TypeAdapter[Approve | Edit | Reject | Respond] = TypeAdapter(Decision)
+"""Validates a decision dict into its model (the discriminated union)."""
+
+DECISION_FIELDS: tuple[str, ...] = ("type", "request_id", "digest", "message", "edited_action")
+"""The fields of a decision on the wire (anything else in a stored decision is ours)."""
+
+STATUS_OF: dict[str, str] = {
+    "approve": "approved",
+    "edit": "edited",
+    "reject": "rejected",
+    "respond": "responded",
+}
+"""The request status a decision of each type leaves behind."""
 
 
 @dataclass(frozen=True)

@@ -34,13 +34,15 @@ from typing import Any, Literal, TypeVar
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.errors import GraphInterrupt
 from langgraph.types import interrupt
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from .action import Action
 from .clock import Clock, utc_now
 from .decisions import (
+    DECISION_ADAPTER,
+    DECISION_FIELDS,
+    STATUS_OF,
     Approve,
-    Decision,
     Edit,
     PendingAction,
     Reject,
@@ -67,11 +69,6 @@ __all__ = ["Clock", "GateEngine", "Resolution", "utc_now"]
 logger = logging.getLogger("hitl_langgraph")
 
 T = TypeVar("T")
-
-_DECISION: TypeAdapter[Approve | Edit | Reject | Respond] = TypeAdapter(Decision)
-_DECISION_KEYS = frozenset({"type", "request_id", "digest", "message", "edited_action"})
-
-_STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}
 
 
 def _default_worker() -> str:
@@ -470,8 +467,8 @@ class GateEngine:
         if stored.decision:
             # the recorded decision (e.g. by the inbox, with the reviewer's words) is applied
             decision = stored.decision
-            d = _DECISION.validate_python(
-                {k: v for k, v in decision.items() if k in _DECISION_KEYS}
+            d = DECISION_ADAPTER.validate_python(
+                {k: v for k, v in decision.items() if k in DECISION_FIELDS}
             )
         if isinstance(d, Approve):
             # approving a follow-up of an edit runs the edited call
@@ -539,7 +536,7 @@ class GateEngine:
                     extra={**stored.metadata, "recorded_first": True},
                 )
             return stored
-        status = _STATUS_OF[d.type]
+        status = STATUS_OF[d.type]
         waited = (now - stored.created_at).total_seconds()
         try:
             updated = self.store.update_request(

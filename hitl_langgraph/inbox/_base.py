@@ -7,11 +7,10 @@ from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pydantic import TypeAdapter
-
-from ..decisions import Decision
+from ..clock import Clock
+from ..decisions import DECISION_ADAPTER, STATUS_OF
 from ..errors import ConfigurationError
 from ..notify import Notification, Notifier, notify_all
 from ..policy import RiskPolicy
@@ -20,9 +19,6 @@ from ..store.records import ApprovalRecord
 from ._graph import ConfigHook
 from .authority import Reviewer
 from .results import DecisionResult
-
-if TYPE_CHECKING:
-    from ..engine import Clock
 
 __all__ = [
     "DECIDED_STATUSES",
@@ -40,8 +36,6 @@ logger = logging.getLogger("hitl_langgraph.inbox")
 
 DECIDED_STATUSES: tuple[str, ...] = ("approved", "edited", "rejected", "responded", "expired")
 """Statuses of requests with a decision to apply to their thread."""
-STATUS_OF = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}
-DECISION_ADAPTER = TypeAdapter(Decision)
 MAX_LIMIT = 1000
 RESUME_MARK = "resume"
 """``metadata`` key of the resume marker: the inbox resuming a decision it recorded."""

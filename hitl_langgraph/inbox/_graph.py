@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..decisions import DECISION_FIELDS
 from ..errors import NotPending
 from ..payload import PAYLOAD_SCHEMA
 from ..policy import RiskPolicy
@@ -29,7 +30,6 @@ __all__ = [
 ConfigHook = Callable[[ApprovalRecord], Mapping[str, Any]]
 
 RESUME_PREFIX = "resume:"
-_DECISION_FIELDS = ("type", "request_id", "digest", "message", "edited_action")
 
 
 def resume_key(request_id: str) -> str:
@@ -124,7 +124,7 @@ def resume_command(interrupt_id: str, decision: Mapping[str, Any]) -> Command[An
     """``Command(resume={interrupt_id: {"decisions": [decision]}})`` with only wire fields."""
     from langgraph.types import Command  # here, so store-only CLI commands stay light
 
-    wire = {k: decision[k] for k in _DECISION_FIELDS if decision.get(k) is not None}
+    wire = {k: decision[k] for k in DECISION_FIELDS if decision.get(k) is not None}
     return Command(resume={interrupt_id: {"decisions": [wire]}})
 
 

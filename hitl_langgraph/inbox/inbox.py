@@ -36,15 +36,15 @@ Every method has an async twin (``apending``, ``aapprove``, ...) that awaits the
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import socket
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import Any
 
+from ..clock import Clock, utc_now
 from ..errors import ConfigurationError, RequestNotFound
 from ..notify import Notification, Notifier, notifiers_from
 from ..policy import RiskPolicy
@@ -57,9 +57,6 @@ from ._graph import ConfigHook, thread_config
 from .authority import Reviewer
 from .deadlines import DeadlineMixin, EscalationStep
 from .results import DecisionResult, Page, ReconcileReport, decode_cursor, encode_cursor
-
-if TYPE_CHECKING:
-    from ..engine import Clock
 
 __all__ = ["DECIDED_STATUSES", "Inbox"]
 
@@ -134,8 +131,7 @@ class Inbox(DeadlineMixin, DecideMixin):
                 )
         self.store = store
         self.graph = graph
-        # engine.utc_now, without importing the engine (and langgraph) for store-only use
-        self.clock: Clock = clock or functools.partial(datetime.now, timezone.utc)
+        self.clock: Clock = clock or utc_now
         self.notifiers = notifiers_from(notifiers)
         self.separation_of_duties = separation_of_duties
         self.reject_ends_quorum = reject_ends_quorum
