@@ -13,27 +13,14 @@ Names are imported on first use, so ``import hitl_langgraph.store`` (the CLI) st
 
 from __future__ import annotations
 
-import importlib
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from . import _moved
+from ._lazy import lazy_exports
+from . import notebook as _notebook  # noqa: F401  (registers the Jupyter renderers)
 
 if TYPE_CHECKING:
-    from .action import (
-        Action,
-    )
-    from .decisions import (
-        Approve,
-        Decision,
-        Edit,
-        EditedAction,
-        Reject,
-        Respond,
-        ResumePayload,
-    )
-    from .engine import (
-        GateEngine,
-        Resolution,
-    )
     from .errors import (
         AlreadyDecided,
         AuditError,
@@ -50,12 +37,32 @@ if TYPE_CHECKING:
         RequestNotFound,
         StoreError,
     )
-    from .events import (
+    from .gates.decisions import (
+        Approve,
+        Decision,
+        Edit,
+        EditedAction,
+        Reject,
+        Respond,
+        ResumePayload,
+    )
+    from .gates.engine import (
+        GateEngine,
+        Resolution,
+    )
+    from .gates.events import (
         GateEvent,
         GateObserver,
     )
-    from .gate import (
+    from .gates.gate import (
         approval_gate,
+    )
+    from .gates.middleware import (
+        HITLMiddleware,
+    )
+    from .gates.tool_node import (
+        GatedToolNode,
+        route_tool_calls,
     )
     from .inbox import (
         DecisionResult,
@@ -64,15 +71,15 @@ if TYPE_CHECKING:
         Page,
         Reviewer,
     )
-    from .middleware import (
-        HITLMiddleware,
-    )
-    from .notify import (
+    from .notify.notifiers import (
         CallableNotifier,
         WebhookNotifier,
         notifier_observer,
     )
-    from .policy import (
+    from .policy.action import (
+        Action,
+    )
+    from .policy.risk import (
         Assessment,
         RiskContext,
         RiskPolicy,
@@ -89,22 +96,18 @@ if TYPE_CHECKING:
         RequestFilter,
         open_store,
     )
-    from .tool_node import (
-        GatedToolNode,
-        route_tool_calls,
-    )
 
 _LAZY: dict[str, str] = {
-    "Action": ".action",
-    "Approve": ".decisions",
-    "Decision": ".decisions",
-    "Edit": ".decisions",
-    "EditedAction": ".decisions",
-    "Reject": ".decisions",
-    "Respond": ".decisions",
-    "ResumePayload": ".decisions",
-    "GateEngine": ".engine",
-    "Resolution": ".engine",
+    "Action": ".policy.action",
+    "Approve": ".gates.decisions",
+    "Decision": ".gates.decisions",
+    "Edit": ".gates.decisions",
+    "EditedAction": ".gates.decisions",
+    "Reject": ".gates.decisions",
+    "Respond": ".gates.decisions",
+    "ResumePayload": ".gates.decisions",
+    "GateEngine": ".gates.engine",
+    "Resolution": ".gates.engine",
     "AlreadyDecided": ".errors",
     "AuditError": ".errors",
     "ConfigurationError": ".errors",
@@ -119,33 +122,33 @@ _LAZY: dict[str, str] = {
     "PolicyError": ".errors",
     "RequestNotFound": ".errors",
     "StoreError": ".errors",
-    "GateEvent": ".events",
-    "GateObserver": ".events",
-    "approval_gate": ".gate",
-    "Assessment": ".policy",
-    "RiskContext": ".policy",
-    "RiskPolicy": ".policy",
-    "Route": ".policy",
-    "Rule": ".policy",
-    "Scorer": ".policy",
-    "Thresholds": ".policy",
+    "GateEvent": ".gates.events",
+    "GateObserver": ".gates.events",
+    "approval_gate": ".gates.gate",
+    "Assessment": ".policy.risk",
+    "RiskContext": ".policy.risk",
+    "RiskPolicy": ".policy.risk",
+    "Route": ".policy.risk",
+    "Rule": ".policy.risk",
+    "Scorer": ".policy.risk",
+    "Thresholds": ".policy.risk",
     "ApprovalRecord": ".store",
     "ApprovalStore": ".store",
     "AuditEvent": ".store",
     "MemoryStore": ".store",
     "RequestFilter": ".store",
     "open_store": ".store",
-    "GatedToolNode": ".tool_node",
-    "route_tool_calls": ".tool_node",
-    "HITLMiddleware": ".middleware",
+    "GatedToolNode": ".gates.tool_node",
+    "route_tool_calls": ".gates.tool_node",
+    "HITLMiddleware": ".gates.middleware",
     "Inbox": ".inbox",
     "Reviewer": ".inbox",
     "EscalationStep": ".inbox",
     "DecisionResult": ".inbox",
     "Page": ".inbox",
-    "WebhookNotifier": ".notify",
-    "CallableNotifier": ".notify",
-    "notifier_observer": ".notify",
+    "WebhookNotifier": ".notify.notifiers",
+    "CallableNotifier": ".notify.notifiers",
+    "notifier_observer": ".notify.notifiers",
 }
 
 try:
@@ -154,17 +157,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'hitl_langgraph' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
+_moved.install()
 
 
 __all__ = [

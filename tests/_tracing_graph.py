@@ -18,7 +18,7 @@ from langchain_core.tools import tool
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode
 
-from hitl_langgraph.events import EventKind, GateEvent
+from hitl_langgraph.gates.events import EventKind, GateEvent
 
 SPANS_PER_RUN = 9
 

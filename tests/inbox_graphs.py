@@ -19,8 +19,8 @@ from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import tools_condition
 
 from hitl_langgraph import GatedToolNode, RiskPolicy, Rule, open_store, route_tool_calls
-from hitl_langgraph.engine import Clock, utc_now
-from hitl_langgraph.events import GateObserver
+from hitl_langgraph.gates.engine import Clock, utc_now
+from hitl_langgraph.gates.events import GateObserver
 from hitl_langgraph.store.base import ApprovalStore
 from hitl_langgraph.testing import ScriptedChatModel, tool_call
 

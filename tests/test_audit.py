@@ -16,7 +16,7 @@ from inbox_graphs import MemLedger, build_app, inbox_policy, interrupted, transf
 from langgraph.checkpoint.memory import InMemorySaver
 
 from hitl_langgraph import MemoryStore, NotAuthorized, open_store
-from hitl_langgraph.audit_export import COLUMNS, export_audit, verify_jsonl
+from hitl_langgraph.audit.export import COLUMNS, export_audit, verify_jsonl
 from hitl_langgraph.inbox import Inbox, Reviewer
 
 ALICE = Reviewer("alice", {"finance"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from hitl_langgraph import Action, Approve, Edit, EditedAction, RiskPolicy, Rule
-from hitl_langgraph import display as disp
+from hitl_langgraph.notebook import display as disp
 from hitl_langgraph.store.records import ApprovalRecord
 
 NOW = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)

@@ -12,7 +12,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from hitl_langgraph import RequestFilter, open_store
 from hitl_langgraph.inbox import Inbox, Reviewer
 from hitl_langgraph.testing import tool_call
-from hitl_langgraph.widget import ApprovalWidget
+from hitl_langgraph.notebook.widget import ApprovalWidget
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from .. import audit_export
+from ..audit import export as audit_export
 from ..errors import ConfigurationError, DecisionError, HitlError
 from ..inbox import EscalationStep, Inbox, Reviewer
 from ..store.base import ApprovalStore

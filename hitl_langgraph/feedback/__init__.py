@@ -1,5 +1,7 @@
 """The feedback loop: reviewer verdicts become versioned, traceable guidance and remediation.
 
+Layer 9: may import ``review``, ``tracing``, ``store``, ``policy`` and the foundation.
+
 Collected reviews (``hitl_langgraph.review``) are turned, deterministically, into:
 
 * **guidance** (:func:`derive_guidance`, :class:`GuidanceSet`): instructions with the

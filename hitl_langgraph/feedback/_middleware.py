@@ -16,7 +16,7 @@ try:
 except ImportError as _exc:  # pragma: no cover - exercised without the extra
     raise missing_dependency("langchain", "agents", _exc) from _exc
 
-from .inject import ReviewerFeedback, last_user_input
+from ._messages import last_user_input
 
 __all__ = ["GuidanceMiddleware"]
 
@@ -55,7 +55,7 @@ class GuidanceMiddleware(AgentMiddleware):
 
     def __init__(
         self,
-        feedback: ReviewerFeedback,
+        feedback: Any,  # a ReviewerFeedback (typed loosely: inject imports this module)
         *,
         node: str | None = None,
         tenant_of: Callable[[ModelRequest], str | None] | None = None,

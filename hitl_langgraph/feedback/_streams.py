@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from ..action import canonical_json
+from ..policy.action import canonical_json
 from ..review.spool import utc_now  # the review queue's clock; re-exported for the loop
 from ..store.base import ApprovalStore
 from ..store.records import AuditEvent

@@ -37,9 +37,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..action import Action
 from ..errors import ConfigurationError
-from ..policy import RiskContext
+from ..policy.action import Action
+from ..policy.risk import RiskContext
 from ..store.base import ApprovalStore
 from ..store.review_records import ReviewRecord
 from ._streams import RISK_STREAM, StreamReader, TTLCache, content_hash, publish, utc_now

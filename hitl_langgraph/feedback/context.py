@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Protocol, Union
 
-from ..action import canonical_json
 from ..errors import HitlError
+from ..policy.action import canonical_json
 from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord
 from ..store.review_records import ReviewRecord

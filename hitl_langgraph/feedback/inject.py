@@ -21,12 +21,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, cast
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import SystemMessage
 
 from ..store.base import ApprovalStore
+from ._messages import last_user_input, message_text
 from .guidance import GuidanceSet
 from .render import HEADER, RenderedGuidance, render_guidance
 from .sources import GuidanceSource, StaticGuidance, StoreGuidance
@@ -59,21 +60,6 @@ _TEMPLATE = "llm.prompt_template.template"
 _TEMPLATE_VERSION = "llm.prompt_template.version"
 _TEMPLATE_VARIABLES = "llm.prompt_template.variables"
 _SLOT = "{{" + GUIDANCE_VARIABLE + "}}"
-
-
-def message_text(message: BaseMessage | None) -> str | None:
-    """The text of a message (text blocks joined), or ``None``."""
-    if message is None:
-        return None
-    return message.text or None
-
-
-def last_user_input(messages: Sequence[Any]) -> str | None:
-    """The text of the last human message, or ``None``."""
-    for m in reversed(messages):
-        if isinstance(m, HumanMessage):
-            return message_text(m)
-    return None
 
 
 class ReviewerFeedback:

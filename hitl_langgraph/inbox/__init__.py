@@ -1,5 +1,7 @@
 """The approval inbox: pending requests across threads, decided once, by authorized reviewers.
 
+Layer 5: may import ``audit``, ``notify``, ``gates``, ``store``, ``policy`` and the foundation.
+
 ::
 
     from hitl_langgraph.inbox import Inbox, Reviewer

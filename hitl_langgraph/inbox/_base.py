@@ -10,10 +10,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..clock import Clock
-from ..decisions import DECISION_ADAPTER, STATUS_OF
 from ..errors import ConfigurationError
-from ..notify import Notification, Notifier, notify_all
-from ..policy import RiskPolicy
+from ..gates.decisions import DECISION_ADAPTER, STATUS_OF
+from ..notify.notifiers import Notification, Notifier, notify_all
+from ..policy.risk import RiskPolicy
 from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord
 from ._graph import ConfigHook

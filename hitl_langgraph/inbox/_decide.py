@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..action import Action
 from ..errors import (
     AlreadyDecided,
     ConfigurationError,
@@ -20,6 +19,7 @@ from ..errors import (
     NotAuthorized,
     RequestNotFound,
 )
+from ..policy.action import Action
 from ..store.records import ApprovalRecord, AuditEvent
 from . import quorum
 from ._base import DECISION_ADAPTER, STATUS_OF, Committed, InboxBase, Prepared

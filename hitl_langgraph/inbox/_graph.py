@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..decisions import DECISION_FIELDS
 from ..errors import NotPending
-from ..payload import PAYLOAD_SCHEMA
-from ..policy import RiskPolicy
+from ..gates.decisions import DECISION_FIELDS
+from ..gates.payload import PAYLOAD_SCHEMA
+from ..policy.risk import RiskPolicy
 from ..store.records import ApprovalRecord
 
 if TYPE_CHECKING:

@@ -44,10 +44,11 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from .._display_hooks import html_for, make_widget
 from ..clock import Clock, utc_now
 from ..errors import ConfigurationError, RequestNotFound
-from ..notify import Notification, Notifier, notifiers_from
-from ..policy import RiskPolicy
+from ..notify.notifiers import Notification, Notifier, notifiers_from
+from ..policy.risk import RiskPolicy
 from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord, AuditEvent
 from . import quorum
@@ -219,22 +220,18 @@ class Inbox(DeadlineMixin, DecideMixin):
     def widget(self, *, reviewer: Reviewer, **kwargs: Any) -> Any:
         """A notebook approval widget acting as ``reviewer`` (needs the ``notebook`` extra).
 
-        See :class:`~hitl_langgraph.widget.ApprovalWidget`; ``kwargs`` go to it.
+        See :class:`~hitl_langgraph.notebook.widget.ApprovalWidget`; ``kwargs`` go to it.
         """
-        from ..widget import ApprovalWidget
+        return make_widget(self, reviewer=reviewer, **kwargs)
 
-        return ApprovalWidget(self, reviewer=reviewer, **kwargs)
-
-    def _repr_html_(self) -> str:
-        from ..display import records_html
-
+    def _repr_html_(self) -> str | None:
         page = self.pending(limit=MAX_LIMIT)
         title = (
             f"Pending approvals ({self.count()} in all)"
             if page.next_cursor
             else "Pending approvals"
         )
-        return records_html(page.items, title=title)
+        return html_for("records", page.items, title=title)
 
     def history(self, request_id: str) -> list[AuditEvent]:
         """The audit events of one request, oldest first."""

@@ -32,7 +32,7 @@ from ._graph import hitl_interrupts, resume_key
 from .results import ApplyReport, ReconcileReport
 
 if TYPE_CHECKING:
-    from .inbox import Inbox
+    from ._resume import ResumeMixin as Inbox  # the parts of Inbox that reconcile uses
 
 __all__ = ["RECONCILE_ACTOR", "reconcile"]
 

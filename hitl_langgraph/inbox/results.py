@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from .._display_hooks import html_for
 from ..errors import ConfigurationError
 from ..store.records import ApprovalRecord
 
@@ -53,11 +54,9 @@ class Page:
     def __len__(self) -> int:
         return len(self.items)
 
-    def _repr_html_(self) -> str:
-        from ..display import records_html
-
+    def _repr_html_(self) -> str | None:
         more = " (more: pass next_cursor)" if self.next_cursor else ""
-        return records_html(self.items, title=f"Pending approvals{more}")
+        return html_for("records", self.items, title=f"Pending approvals{more}")
 
 
 Outcome = Literal["resumed", "recorded", "partial", "objection"]

@@ -1,5 +1,7 @@
 """Asynchronous oversight: a risk-sampled review queue on top of Phoenix.
 
+Layer 8: may import ``tracing``, ``gates.events``, ``store``, ``policy`` and the foundation.
+
 Agents on moderate-risk work run without waiting; actions routed ``review`` are sampled
 for later human review with a probability that grows with their risk score. Reviewers
 work in the Phoenix UI or from code; their verdicts flow back into the store.

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final
 
-from ..events import GateEvent
+from ..gates.events import GateEvent
 from ..store.base import ApprovalStore
 from ..store.review_records import OutboxEntry, ReviewSample
 from .configs import CODE_IDENTIFIER, REVIEW_REQUEST_NAME

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..errors import ConfigurationError
-from ..policy import Thresholds
+from ..policy.risk import Thresholds
 from ..store.review_records import BudgetWindow
 
 __all__ = [

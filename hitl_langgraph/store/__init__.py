@@ -1,5 +1,7 @@
 """Approval stores: the pending-approval index, execution journal and audit trail.
 
+Layer 2: may import ``policy`` (actions) and the foundation (``errors``, ``clock``).
+
 ``open_store(url)`` picks the backend from the URL scheme:
 
 * ``memory://`` — in-process (tests, demos)

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from ..action import canonical_json
+from .._display_hooks import html_for
+from ..policy.action import canonical_json
 
 __all__ = [
     "FINAL_STATUSES",
@@ -85,10 +86,8 @@ class ApprovalRecord:
             f"risk={self.score:.2f} route={self.route} thread={self.thread_id})"
         )
 
-    def _repr_html_(self) -> str:
-        from ..display import record_html
-
-        return record_html(self)
+    def _repr_html_(self) -> str | None:
+        return html_for("record", self)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(self).items()}

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from ..action import canonical_json
+from ..policy.action import canonical_json
 
 __all__ = [
     "BudgetWindow",

@@ -1,5 +1,7 @@
 """Tracing to Phoenix: LangGraph runs plus one GUARDRAIL span per gate event.
 
+Layer 7: may import ``gates.events``, ``policy`` and the foundation; ``notebook`` for links.
+
 Needs the ``tracing`` extra (``pip install "hitl-langgraph[tracing]"``); importing this
 package without it raises :class:`~hitl_langgraph.errors.MissingDependencyError`. It
 never imports the ``phoenix`` package.

@@ -356,7 +356,7 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
         if key.set_global:
             trace_api.set_tracer_provider(provider)
         if exporter_endpoint:  # notebook cards link paused requests to this Phoenix
-            from ..display import configure
+            from ..notebook.display import configure
 
             configure(phoenix_url=exporter_endpoint.removesuffix(_TRACES_PATH), project=key.project)
         return TracingHandle(

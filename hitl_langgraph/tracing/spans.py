@@ -1,7 +1,7 @@
 """Gate events as OpenInference GUARDRAIL spans.
 
-:class:`GateSpanRecorder` is a :data:`~hitl_langgraph.events.GateObserver`: give it to the
-gate engine and every :class:`~hitl_langgraph.events.GateEvent` becomes one span named
+:class:`GateSpanRecorder` is a :data:`~hitl_langgraph.gates.events.GateObserver`: give it to the
+gate engine and every :class:`~hitl_langgraph.gates.events.GateEvent` becomes one span named
 ``hitl.gate <tool> <kind>``. Inside a traced LangGraph run the span nests under the
 node's span; a ``decided`` span links back to the span where the run paused.
 """
@@ -12,10 +12,10 @@ import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard, cast
 
-from ..action import canonical_json
 from ..errors import missing_dependency
+from ..policy.action import canonical_json
 
 try:
     from openinference.instrumentation import OITracer, TraceConfig
@@ -29,8 +29,25 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from . import attributes as A
 
 if TYPE_CHECKING:
-    from ..events import GateEvent
-    from .setup import TracingHandle
+    from ..gates.events import GateEvent
+
+
+class TracingHandle(Protocol):
+    """What the recorder needs of :class:`~hitl_langgraph.tracing.TracingHandle`.
+
+    (A protocol, so this module does not import ``setup``, which imports it.)
+    """
+
+    @property
+    def tracer_provider(self) -> trace_api.TracerProvider: ...
+
+    @property
+    def trace_config(self) -> TraceConfig: ...
+
+
+def _is_handle(obj: object) -> TypeGuard[TracingHandle]:
+    return hasattr(obj, "trace_config") and hasattr(obj, "tracer_provider")
+
 
 __all__ = ["GateSpanRecorder", "current_span", "current_trace_ids", "tracing_suppressed"]
 
@@ -127,14 +144,14 @@ class GateSpanRecorder:
         record_args: bool = True,
         trace_config: TraceConfig | None = None,
     ) -> None:
-        from .setup import TracingHandle
-
-        if isinstance(tracer_provider, TracingHandle):
+        if _is_handle(tracer_provider):
             config = trace_config or tracer_provider.trace_config
             provider: trace_api.TracerProvider = tracer_provider.tracer_provider
         else:
             config = trace_config or TraceConfig()
-            provider = tracer_provider or trace_api.get_tracer_provider()
+            provider = cast(
+                trace_api.TracerProvider, tracer_provider or trace_api.get_tracer_provider()
+            )
         self._record_args = record_args
         self._tracer = cast(
             trace_api.Tracer,

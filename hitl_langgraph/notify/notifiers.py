@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import ConfigurationError
-from .events import GateEvent, GateObserver
-from .store.records import ApprovalRecord
+from ..errors import ConfigurationError
+from ..gates.events import GateEvent, GateObserver
+from ..store.records import ApprovalRecord
 
 __all__ = [
     "SIGNATURE_HEADER",

@@ -34,11 +34,11 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from pydantic import BaseModel
 
-from .clock import Clock, utc_now
+from ..clock import Clock, utc_now
+from ..policy.risk import RiskPolicy
+from ..store.base import ApprovalStore
 from .engine import GateEngine, Resolution
 from .events import GateObserver
-from .policy import RiskPolicy
-from .store.base import ApprovalStore
 
 __all__ = [
     "GatedToolNode",
@@ -131,7 +131,7 @@ class GatedToolNode(ToolNode):
         self._inner_awrap = inner_awrap
         if engine is None:
             if policy is None or store is None:
-                from .errors import ConfigurationError
+                from ..errors import ConfigurationError
 
                 raise ConfigurationError(
                     "GatedToolNode needs policy= and store= (or engine=); e.g. "

@@ -21,12 +21,12 @@ from typing import Any, cast
 from langchain_core.messages import ToolCall, ToolMessage
 from langgraph.types import Command
 
-from .clock import Clock, utc_now
+from ..clock import Clock, utc_now
+from ..errors import ConfigurationError, missing_dependency
+from ..policy.risk import DECISION_TYPES, RiskPolicy, Rule
+from ..store.base import ApprovalStore
 from .engine import GateEngine, Resolution
-from .errors import ConfigurationError, missing_dependency
 from .events import GateObserver
-from .policy import DECISION_TYPES, RiskPolicy, Rule
-from .store.base import ApprovalStore
 from .tool_node import annotate_edit, resolution_message, validate_tool_args
 
 try:

@@ -22,9 +22,9 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, TextIO
 
-from .errors import ConfigurationError
-from .store.base import ApprovalStore, AuditReport
-from .store.records import ApprovalRecord, AuditEvent, audit_hash
+from ..errors import ConfigurationError
+from ..store.base import ApprovalStore, AuditReport
+from ..store.records import ApprovalRecord, AuditEvent, audit_hash
 
 __all__ = ["COLUMNS", "audit_rows", "export_audit", "verify_jsonl"]
 

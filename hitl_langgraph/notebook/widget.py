@@ -22,10 +22,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..errors import DecisionError, HitlError, missing_dependency
+from ..gates.tool_node import validate_tool_args
+from ..store.records import ApprovalRecord
 from .display import record_html, records_html
-from .errors import DecisionError, HitlError, missing_dependency
-from .store.records import ApprovalRecord
-from .tool_node import validate_tool_args
 
 try:
     import ipywidgets as w
@@ -165,7 +165,7 @@ class ApprovalWidget(w.VBox):  # type: ignore[misc]
     # -- actions -----------------------------------------------------------------------
     def _tools_map(self) -> Mapping[str, Any]:
         if self._tools is None and getattr(self.inbox, "graph", None) is not None:
-            from .inbox._graph import gate_tools
+            from ..inbox._graph import gate_tools
 
             return gate_tools(self.inbox.graph) or {}
         return self._tools or {}

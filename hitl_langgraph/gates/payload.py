@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .policy import Assessment
+from ..policy.risk import Assessment
 
 __all__ = ["PAYLOAD_SCHEMA", "GateItem", "build_request", "describe"]
 

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal, Protocol, Union, runtime_checkable
 
+from .._display_hooks import html_for
+from ..errors import ConfigurationError, PolicyError
 from .action import Action, canonical_json
-from .errors import ConfigurationError, PolicyError
 
 __all__ = [
     "DECISION_TYPES",
@@ -279,10 +280,8 @@ class Assessment:
             f"reasons={list(self.reasons)!r})"
         )
 
-    def _repr_html_(self) -> str:
-        from .display import assessment_html
-
-        return assessment_html(self)
+    def _repr_html_(self) -> str | None:
+        return html_for("assessment", self)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -19,12 +19,12 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command
 
-from .clock import Clock, utc_now
+from ..clock import Clock, utc_now
+from ..errors import ConfigurationError
+from ..policy.risk import RiskPolicy
+from ..store.base import ApprovalStore
 from .engine import GateEngine, Resolution
-from .errors import ConfigurationError
 from .events import GateObserver
-from .policy import RiskPolicy
-from .store.base import ApprovalStore
 
 __all__ = ["approval_gate"]
 

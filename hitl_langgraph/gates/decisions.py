@@ -36,7 +36,8 @@ from pydantic import (
 )
 from pydantic_core import CoreSchema
 
-from .errors import DecisionError, DigestMismatch, InvalidDecision
+from .._display_hooks import html_for
+from ..errors import DecisionError, DigestMismatch, InvalidDecision
 
 __all__ = [
     "DECISION_ADAPTER",
@@ -63,10 +64,8 @@ class _DecisionBase(BaseModel):
     digest: str | None = None
     """The action digest the reviewer saw; refused if it is not the pending action's."""
 
-    def _repr_html_(self) -> str:
-        from .display import decision_html
-
-        return decision_html(self)
+    def _repr_html_(self) -> str | None:
+        return html_for("decision", self)
 
 
 class Approve(_DecisionBase):

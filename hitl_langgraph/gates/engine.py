@@ -36,8 +36,18 @@ from langgraph.errors import GraphInterrupt
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
-from .action import Action
-from .clock import Clock, utc_now
+from ..clock import Clock, utc_now
+from ..errors import (
+    AlreadyDecided,
+    DecisionError,
+    ExecutionInProgress,
+    InvalidDecision,
+    NotAuthorized,
+)
+from ..policy.action import Action
+from ..policy.risk import RiskContext, RiskPolicy
+from ..store.base import ApprovalStore
+from ..store.records import ApprovalRecord, AuditEvent
 from .decisions import (
     DECISION_ADAPTER,
     DECISION_FIELDS,
@@ -51,18 +61,8 @@ from .decisions import (
     decision_error_from,
     pending_context,
 )
-from .errors import (
-    AlreadyDecided,
-    DecisionError,
-    ExecutionInProgress,
-    InvalidDecision,
-    NotAuthorized,
-)
 from .events import GateEvent, GateObserver, notify_observers
 from .payload import GateItem, build_request
-from .policy import RiskContext, RiskPolicy
-from .store.base import ApprovalStore
-from .store.records import ApprovalRecord, AuditEvent
 
 __all__ = ["Clock", "GateEngine", "Resolution", "utc_now"]
 

@@ -17,9 +17,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from .._display_hooks import register_html
+
 if TYPE_CHECKING:
-    from .policy import Assessment
-    from .store.records import ApprovalRecord
+    from ..policy.risk import Assessment
+    from ..store.records import ApprovalRecord
 
 __all__ = [
     "assessment_html",
@@ -202,3 +204,9 @@ def decision_html(decision: Mapping[str, Any] | Any) -> str:
     if d.get("message"):
         parts.append(f"“{_e(d['message'])}”")
     return " ".join(parts)
+
+
+register_html("assessment", assessment_html)
+register_html("decision", decision_html)
+register_html("record", record_html)
+register_html("records", records_html)
