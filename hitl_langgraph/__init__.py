@@ -17,8 +17,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
 from . import _moved
-from ._lazy import lazy_exports
 from . import notebook as _notebook  # noqa: F401  (registers the Jupyter renderers)
+from ._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .errors import (

@@ -11,8 +11,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from hitl_langgraph import RequestFilter, open_store
 from hitl_langgraph.inbox import Inbox, Reviewer
-from hitl_langgraph.testing import tool_call
 from hitl_langgraph.notebook.widget import ApprovalWidget
+from hitl_langgraph.testing import tool_call
 
 
 @pytest.fixture
