@@ -10,6 +10,7 @@
     hitl audit verify                 # recompute the hash chain
     hitl audit export --format csv -o evidence.csv
     hitl review pending               # sampled after-the-fact reviews (hitl_langgraph.review)
+    hitl simulate --sweep --sla p95=5m  # sync vs async vs hybrid, staffing (hitl_langgraph.sim)
 
 The store comes from ``--store URL`` or ``HITL_STORE_URL``. Resuming a thread needs the
 compiled graph: ``--graph module:attribute`` (or ``HITL_GRAPH``) imports it (a callable
@@ -188,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
     p.add_argument("--request", metavar="ID", help="only this request's events")
     _mount_review(sub)
+    from ..sim.cli import register as register_simulate
+
+    register_simulate(sub)
     return parser
 
 
@@ -450,6 +454,10 @@ def main(
         from ..review.cli import run
 
         return run(args, out=out, err=err_out)
+    if args.command == "simulate":
+        from ..sim.cli import run as simulate
+
+        return simulate(args, out=out, err=err_out)
     ctx = _Ctx(args, out)
     try:
         return _COMMANDS[args.command](ctx)

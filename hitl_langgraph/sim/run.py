@@ -103,7 +103,9 @@ def _describe(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in obj.__dict__.items():
         if k == "tools":
-            out[k] = [{"name": t.name, "weight": t.weight, "irreversible": t.irreversible} for t in v]
+            out[k] = [
+                {"name": t.name, "weight": t.weight, "irreversible": t.irreversible} for t in v
+            ]
         elif isinstance(v, (int, float, str, bool, type(None))):
             out[k] = v
         else:
