@@ -31,60 +31,128 @@ def register(subparsers: Any) -> None:
     """Add ``simulate`` to ``parser.add_subparsers()``'s result."""
     text = "simulate sync / async / hybrid oversight; plan reviewers and thresholds"
     p: argparse.ArgumentParser = subparsers.add_parser(
-        "simulate", help=text, description=text, epilog="exit codes: 0 ok, 1 error or "
-        "SLA not met by any swept configuration, 2 usage"
+        "simulate",
+        help=text,
+        description=text,
+        epilog="exit codes: 0 ok, 1 error or SLA not met by any swept configuration, 2 usage",
     )
     w = p.add_argument_group("workload")
     w.add_argument("--tasks", type=int, default=10_000, help="tasks to simulate (10000)")
-    w.add_argument("--rate", metavar="PER_HOUR", default="saturated",
-                   help="Poisson arrivals per hour, or 'saturated' (default: a backlog)")
+    w.add_argument(
+        "--rate",
+        metavar="PER_HOUR",
+        default="saturated",
+        help="Poisson arrivals per hour, or 'saturated' (default: a backlog)",
+    )
     w.add_argument("--agents", type=int, default=8, help="parallel agents; 0 = unlimited (8)")
-    w.add_argument("--work", default="exp:20", metavar="DIST",
-                   help="agent time per task: 20, fixed:20, exp:20, lognormal:20:0.5 (exp:20)")
+    w.add_argument(
+        "--work",
+        default="exp:20",
+        metavar="DIST",
+        help="agent time per task: 20, fixed:20, exp:20, lognormal:20:0.5 (exp:20)",
+    )
     w.add_argument("--risk", default="2,5", metavar="A,B", help="Beta(A, B) of risk (2,5)")
-    w.add_argument("--errors", default="0.01,0.5", metavar="LOW,HIGH",
-                   help="error probability at risk 0 and at risk 1 (0.01,0.5)")
-    w.add_argument("--high-risk", type=float, default=0.7, metavar="SCORE",
-                   help="risk above this counts as high-risk in the report (0.7)")
+    w.add_argument(
+        "--errors",
+        default="0.01,0.5",
+        metavar="LOW,HIGH",
+        help="error probability at risk 0 and at risk 1 (0.01,0.5)",
+    )
+    w.add_argument(
+        "--high-risk",
+        type=float,
+        default=0.7,
+        metavar="SCORE",
+        help="risk above this counts as high-risk in the report (0.7)",
+    )
     r = p.add_argument_group("reviewers")
-    r.add_argument("--reviewers", default="1", metavar="N[,N...]",
-                   help="reviewer count; with --sweep, N means 1..N, or list counts (1)")
+    r.add_argument(
+        "--reviewers",
+        default="1",
+        metavar="N[,N...]",
+        help="reviewer count; with --sweep, N means 1..N, or list counts (1)",
+    )
     r.add_argument("--hours", default="24h", help="working hours: 24h or START-END, e.g. 9-17")
     r.add_argument("--weekdays", action="store_true", help="no reviews on weekends")
-    r.add_argument("--decision", default="fixed:20", metavar="DIST",
-                   help="time to decide one gate (fixed:20)")
-    r.add_argument("--batch-item", default="fixed:6", metavar="DIST",
-                   help="time per item of batched deferred review (fixed:6)")
+    r.add_argument(
+        "--decision", default="fixed:20", metavar="DIST", help="time to decide one gate (fixed:20)"
+    )
+    r.add_argument(
+        "--batch-item",
+        default="fixed:6",
+        metavar="DIST",
+        help="time per item of batched deferred review (fixed:6)",
+    )
     r.add_argument("--batch-size", type=int, default=20, help="items per review batch (20)")
-    r.add_argument("--recall", type=float, default=0.9,
-                   help="chance a reviewer notices a wrong action (0.9)")
-    r.add_argument("--sample-rate", type=float, default=0.25,
-                   help="share of review-routed actions sampled for a human (0.25)")
-    r.add_argument("--expiry", type=float, default=72.0, metavar="HOURS",
-                   help="drop deferred items unreviewed this long; 0 = never (72)")
+    r.add_argument(
+        "--recall", type=float, default=0.9, help="chance a reviewer notices a wrong action (0.9)"
+    )
+    r.add_argument(
+        "--sample-rate",
+        type=float,
+        default=0.25,
+        help="share of review-routed actions sampled for a human (0.25)",
+    )
+    r.add_argument(
+        "--expiry",
+        type=float,
+        default=72.0,
+        metavar="HOURS",
+        help="drop deferred items unreviewed this long; 0 = never (72)",
+    )
     m = p.add_argument_group("modes")
     m.add_argument("--mode", default="all", help="sync, async, hybrid or all (comma list)")
-    m.add_argument("--thresholds", default="0.5,0.7,0.85", metavar="T[,T...]",
-                   help="hybrid approve thresholds (0.5,0.7,0.85)")
-    m.add_argument("--review-threshold", type=float, default=0.3, metavar="SCORE",
-                   help="hybrid: above this (and not gated) runs with deferred review (0.3)")
-    m.add_argument("--deny", type=float, default=None, metavar="SCORE",
-                   help="hybrid: deny actions scored above this")
-    m.add_argument("--factor", type=float, default=3.0,
-                   help="hybrid must keep 1/FACTOR of all-async throughput (3)")
+    m.add_argument(
+        "--thresholds",
+        default="0.5,0.7,0.85",
+        metavar="T[,T...]",
+        help="hybrid approve thresholds (0.5,0.7,0.85)",
+    )
+    m.add_argument(
+        "--review-threshold",
+        type=float,
+        default=0.3,
+        metavar="SCORE",
+        help="hybrid: above this (and not gated) runs with deferred review (0.3)",
+    )
+    m.add_argument(
+        "--deny",
+        type=float,
+        default=None,
+        metavar="SCORE",
+        help="hybrid: deny actions scored above this",
+    )
+    m.add_argument(
+        "--factor",
+        type=float,
+        default=3.0,
+        help="hybrid must keep 1/FACTOR of all-async throughput (3)",
+    )
     o = p.add_argument_group("planning, replay, output")
     o.add_argument("--sweep", action="store_true", help="sweep reviewers x modes")
-    o.add_argument("--sla", metavar="SPEC",
-                   help="with --sweep: p95=5m,throughput=1000,irreversible=2,unreviewed=50")
+    o.add_argument(
+        "--sla",
+        metavar="SPEC",
+        help="with --sweep: p95=5m,throughput=1000,irreversible=2,unreviewed=50",
+    )
     o.add_argument("--plot", metavar="FILE.png", help="save a plot (needs hitl-langgraph[sim])")
     o.add_argument("--replay", metavar="STORE_URL", help="replay this store's request history")
-    o.add_argument("--irreversible", action="append", default=[], metavar="GLOB",
-                   help="replay: irreversible tools (repeat; default: every tool)")
+    o.add_argument(
+        "--irreversible",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="replay: irreversible tools (repeat; default: every tool)",
+    )
     o.add_argument("--seed", type=int, default=0, help="random seed (0)")
     o.add_argument("--series", action="store_true", help="--json: include hourly queue series")
     o.add_argument("--no-progress", action="store_true", help="no progress bar on sweeps")
-    o.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
-                   help="machine-readable JSON output")
+    o.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="machine-readable JSON output",
+    )
     p.set_defaults(hitl_sim=True)
 
 
@@ -198,8 +266,7 @@ def _run(a: argparse.Namespace, out: TextIO, err: TextIO, as_json: bool) -> int:
     history = None
     workload = s.workload
     if a.replay:
-        history = load_history(a.replay, s.pool, irreversible=a.irreversible or ("*",),
-                               seed=a.seed)
+        history = load_history(a.replay, s.pool, irreversible=a.irreversible or ("*",), seed=a.seed)
         tasks = history.tasks
         workload = history.workload(high_risk=a.high_risk)
     head: dict[str, Any] = {} if history is None else {"replay": history.to_dict()}
@@ -207,8 +274,16 @@ def _run(a: argparse.Namespace, out: TextIO, err: TextIO, as_json: bool) -> int:
         from .model import SLA
 
         sla = SLA.parse(a.sla) if a.sla else SLA()
-        result = sweep(workload, s.pool, s.counts, s.modes, sla, seed=a.seed, tasks=tasks,
-                       progress=not (as_json or a.no_progress))
+        result = sweep(
+            workload,
+            s.pool,
+            s.counts,
+            s.modes,
+            sla,
+            seed=a.seed,
+            tasks=tasks,
+            progress=not (as_json or a.no_progress),
+        )
         if a.plot:
             from .plot import plot_sweep
 

@@ -50,8 +50,15 @@ def plot_sweep(result: SweepResult, path: str | Path) -> Path:
         ax2.axhline(result.sla.max_irreversible, ls="--", color="grey")
     best = result.best
     if best is not None:
-        ax1.plot(best.reviewers, max(best.result.latency_p95_s, 0.1), "o", ms=16, mfc="none",
-                 mec="red", label=f"chosen: {best.mode}, {best.reviewers} reviewer(s)")
+        ax1.plot(
+            best.reviewers,
+            max(best.result.latency_p95_s, 0.1),
+            "o",
+            ms=16,
+            mfc="none",
+            mec="red",
+            label=f"chosen: {best.mode}, {best.reviewers} reviewer(s)",
+        )
     ax1.set_yscale("log")
     ax1.set_xlabel("reviewers")
     ax1.set_ylabel("latency added per task, p95 (s)")

@@ -71,8 +71,10 @@ class Comparison:
         for r in self.rows:
             if r.kind != "hybrid":
                 continue
-            safe = None if sync is None else (
-                r.high_risk_irreversible_reached <= sync.high_risk_irreversible_reached
+            safe = (
+                None
+                if sync is None
+                else (r.high_risk_irreversible_reached <= sync.high_risk_irreversible_reached)
             )
             ratio = None if asyn is None else r.throughput_per_hour / asyn.throughput_per_hour
             fast = None if ratio is None else ratio >= 1.0 / self.factor
