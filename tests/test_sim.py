@@ -110,13 +110,15 @@ def test_same_seed_same_result_other_seed_other_result() -> None:
 def test_routes_come_from_the_real_policy() -> None:
     tasks = generate_tasks(Workload(tasks=500), ReviewerPool(), seed=1)
     routes = route_tasks(hybrid_mode(0.7, review=0.3).policy, tasks)
-    for t, route in zip(tasks, routes):
+    for t, route in zip(tasks, routes, strict=True):
         want = "approve" if t.risk > 0.7 else "review" if t.risk > 0.3 else "auto"
         assert route == want
     # a custom policy's tool rules apply to the simulated tool names
     policy = RiskPolicy([Rule(tool="transfer_*", route="approve"), Rule(tool="*", score=0.0)])
     routes = route_tasks(policy, tasks)
-    assert {t.tool for t, r in zip(tasks, routes) if r == "approve"} == {"transfer_funds"}
+    assert {t.tool for t, r in zip(tasks, routes, strict=True) if r == "approve"} == {
+        "transfer_funds"
+    }
     assert "deny" in route_tasks(hybrid_mode(0.5, deny=0.6).policy, tasks)
 
 
@@ -191,7 +193,11 @@ def test_sla_parse_and_errors() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "kind", "mean"),
-    [("20", "fixed", 20.0), ("exp:2m", "exponential", 120.0), ("lognormal:30:0.8", "lognormal", 30.0)],
+    [
+        ("20", "fixed", 20.0),
+        ("exp:2m", "exponential", 120.0),
+        ("lognormal:30:0.8", "lognormal", 30.0),
+    ],
 )
 def test_dist_parse_and_mean(spec: str, kind: str, mean: float) -> None:
     import random
