@@ -59,6 +59,9 @@ def plot_sweep(result: SweepResult, path: str | Path) -> Path:
             mec="red",
             label=f"chosen: {best.mode}, {best.reviewers} reviewer(s)",
         )
+    counts = sorted({c.reviewers for c in result.cells})
+    ax1.set_xticks(counts)
+    ax2.set_xticks(counts)
     ax1.set_yscale("log")
     ax1.set_xlabel("reviewers")
     ax1.set_ylabel("latency added per task, p95 (s)")
