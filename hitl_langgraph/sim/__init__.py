@@ -1,5 +1,5 @@
 """Oversight simulator: all-sync / all-async / hybrid oversight on a virtual clock, real RiskPolicy.
-Imports only hitl_langgraph's public API, hitl_langgraph.errors and hitl_langgraph.store (read).
+It may import the policy layer, errors and the store's public read API; nothing from cli.
 
 * :class:`Workload`, :class:`ReviewerPool`, :class:`Dist` describe the scenario;
 * :func:`compare` runs all-sync, all-async and hybrid modes on one task stream;

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import Action, RiskPolicy, Rule, Thresholds
 from ..errors import ConfigurationError
+from ..policy import Action, RiskPolicy, Rule, Thresholds
 from .model import Task
 
 __all__ = ["Mode", "async_mode", "hybrid_mode", "risk_score", "route_tasks", "sync_mode"]
