@@ -20,16 +20,16 @@ How interrupts map to calls:
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from langchain_core.messages import AIMessage, AnyMessage, ToolCall, ToolMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import BaseTool
 from langgraph.prebuilt import ToolNode
-from langgraph.prebuilt.tool_node import ToolCallRequest
+from langgraph.prebuilt.tool_node import ToolRuntime
 from langgraph.runtime import Runtime
 from langgraph.types import Command, Send
 from pydantic import BaseModel
@@ -47,6 +47,8 @@ __all__ = [
     "route_tool_calls",
     "validate_tool_args",
 ]
+
+_R = TypeVar("_R")
 
 _RESOLUTIONS: contextvars.ContextVar[dict[str, Resolution] | None] = contextvars.ContextVar(
     "hitl_resolutions", default=None
@@ -83,9 +85,7 @@ def resolution_message(res: Resolution) -> ToolMessage | None:
     return None
 
 
-def annotate_edit(
-    res: Resolution, result: ToolMessage | Command[Any]
-) -> ToolMessage | Command[Any]:
+def annotate_edit(res: Resolution, result: _R) -> _R:
     """Prefix the result of a reviewer-edited call with the notice the model needs."""
     if res.edited and isinstance(result, ToolMessage):
         notice = EDIT_NOTICE.format(name=res.tool_call["name"], args=res.tool_call["args"])
@@ -122,13 +122,10 @@ class GatedToolNode(ToolNode):
         trace_ids: Callable[[], tuple[str, str] | None] | None = None,
         **kwargs: Any,
     ) -> None:
-        inner_wrap = kwargs.pop("wrap_tool_call", None)
-        inner_awrap = kwargs.pop("awrap_tool_call", None)
-        super().__init__(
-            tools, wrap_tool_call=self._gate_wrap, awrap_tool_call=self._agate_wrap, **kwargs
-        )
-        self._inner_wrap = inner_wrap
-        self._inner_awrap = inner_awrap
+        # No wrapper of our own: ToolNode's error handling and wrapper dispatch (sync
+        # wrappers under ainvoke, handle_tool_errors types) stay exactly as given. The
+        # gate sits in _run_one/_arun_one, outside the caller's wrappers.
+        super().__init__(tools, **kwargs)
         if engine is None:
             if policy is None or store is None:
                 from ..errors import ConfigurationError
@@ -215,68 +212,61 @@ class GatedToolNode(ToolNode):
         with _planned(self._by_call(tool_calls, resolutions)):
             return await super()._afunc(input, config, runtime)
 
-    def _prepare(
-        self, request: ToolCallRequest
-    ) -> tuple[Resolution | None, ToolMessage | None, ToolCallRequest]:
+    def _prepare(self, call: ToolCall) -> tuple[Resolution | None, ToolMessage | None, ToolCall]:
         """The call's resolution, the message to return instead of running it (if any),
-        and the request to run (edited if a reviewer edited it)."""
+        and the call to run (the reviewer's, if they edited it)."""
         plan = _RESOLUTIONS.get() or {}
-        res = _lookup(plan, request.tool_call)
+        res = _lookup(plan, call)
         if res is None:  # not planned (should not happen): fail closed
             return (
                 None,
                 ToolMessage(
-                    f"The call to {request.tool_call['name']} was not assessed by the gate "
+                    f"The call to {call['name']} was not assessed by the gate "
                     "and was not executed.",
-                    name=request.tool_call["name"],
-                    tool_call_id=request.tool_call["id"] or "",
+                    name=call["name"],
+                    tool_call_id=call["id"] or "",
                     status="error",
                 ),
-                request,
+                call,
             )
         msg = resolution_message(res)
         if msg is not None or not res.edited:
-            return res, msg, request
-        call: ToolCall = {**request.tool_call, **res.tool_call}  # type: ignore[typeddict-item]
-        tool = self.tools_by_name.get(call["name"], request.tool)
-        req = (
-            request.override(tool_call=call, tool=tool)
-            if tool
-            else request.override(tool_call=call)
-        )
-        return res, None, req
+            return res, msg, call
+        edited: ToolCall = {**call, **res.tool_call}  # type: ignore[typeddict-item]
+        return res, None, edited
 
-    def _gate_wrap(
+    def _run_one(
         self,
-        request: ToolCallRequest,
-        execute: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
-    ) -> ToolMessage | Command[Any]:
-        res, msg, req = self._prepare(request)
+        call: ToolCall,
+        input_type: Literal["list", "dict", "tool_calls"],
+        tool_runtime: ToolRuntime,
+    ) -> ToolMessage | Command[Any] | list[Command[Any] | ToolMessage]:
+        res, msg, to_run = self._prepare(call)
         if res is None or msg is not None:
             return msg  # type: ignore[return-value]
+        parent = super()._run_one
 
-        def run() -> ToolMessage | Command[Any]:
-            if self._inner_wrap is not None:
-                return self._inner_wrap(req, execute)  # type: ignore[no-any-return]
-            return execute(req)
+        def run() -> ToolMessage | Command[Any] | list[Command[Any] | ToolMessage]:
+            return parent(to_run, input_type, tool_runtime)
 
-        return annotate_edit(res, self.engine.run_once(res, run, config=request.runtime.config))
+        result = self.engine.run_once(res, run, config=tool_runtime.config)
+        return annotate_edit(res, result)
 
-    async def _agate_wrap(
+    async def _arun_one(
         self,
-        request: ToolCallRequest,
-        execute: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
-    ) -> ToolMessage | Command[Any]:
-        res, msg, req = self._prepare(request)
+        call: ToolCall,
+        input_type: Literal["list", "dict", "tool_calls"],
+        tool_runtime: ToolRuntime,
+    ) -> ToolMessage | Command[Any] | list[Command[Any] | ToolMessage]:
+        res, msg, to_run = self._prepare(call)
         if res is None or msg is not None:
             return msg  # type: ignore[return-value]
+        parent = super()._arun_one
 
-        async def run() -> ToolMessage | Command[Any]:
-            if self._inner_awrap is not None:
-                return await self._inner_awrap(req, execute)  # type: ignore[no-any-return]
-            return await execute(req)
+        async def run() -> ToolMessage | Command[Any] | list[Command[Any] | ToolMessage]:
+            return await parent(to_run, input_type, tool_runtime)
 
-        result = await self.engine.arun_once(res, run, config=request.runtime.config)
+        result = await self.engine.arun_once(res, run, config=tool_runtime.config)
         return annotate_edit(res, result)
 
 

@@ -40,14 +40,14 @@ def sdist_tests(dist: str, package_dir: str) -> Path:
     downloads = CACHE / "downloads"
     downloads.mkdir(parents=True, exist_ok=True)
     norm = dist.replace("-", "_")
-    archives = [p for p in downloads.glob(f"{norm}-{version}.tar.gz")]
+    archives = list(downloads.glob(f"{norm}-{version}.tar.gz"))
     if not archives:
         cmd = [
             sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
             "--disable-pip-version-check", "-d", str(downloads), f"{dist}=={version}",
         ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        archives = [p for p in downloads.glob(f"{norm}-{version}.tar.gz")]
+        archives = list(downloads.glob(f"{norm}-{version}.tar.gz"))
         if proc.returncode != 0 or not archives:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             pytest.skip(f"could not download the {dist}=={version} sdist: {' | '.join(tail)}")

@@ -12,7 +12,8 @@ import os
 import sys
 from typing import Any
 
-import langchain.agents.middleware
+import langchain.agents
+import langchain.agents.middleware  # noqa: F401
 import langchain.agents.middleware.human_in_the_loop as _hitl
 
 MODE = os.environ.get("HITL_ECOSYSTEM_MODE", "stock")

@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 import langgraph.prebuilt
-import langgraph.prebuilt.chat_agent_executor
+import langgraph.prebuilt.chat_agent_executor  # noqa: F401  (holds its own ToolNode name)
 import langgraph.prebuilt.tool_node as _tool_node
 
 MODE = os.environ.get("HITL_ECOSYSTEM_MODE", "stock")
