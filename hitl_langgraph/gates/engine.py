@@ -216,6 +216,7 @@ class GateEngine:
         tool_names: frozenset[str] | None = None,
         arg_validator: Callable[[str, dict[str, Any]], None] | None = None,
         run_early: Callable[[list[Resolution]], None] | None = None,
+        describe: Callable[[Mapping[str, Any]], str | None] | None = None,
     ) -> list[Resolution]:
         """Assess every call, wait for the humans where needed, return one resolution each.
 
@@ -226,7 +227,9 @@ class GateEngine:
         Raises ``GraphInterrupt`` (through ``interrupt()``) while decisions are missing,
         and a :class:`DecisionError` (marked as an invalid resume value) for a bad one.
         """
-        plan = self._start(tool_calls, node, state, config, kind, tool_names, arg_validator)
+        plan = self._start(
+            tool_calls, node, state, config, kind, tool_names, arg_validator, describe
+        )
         while plan.pending:
             decided = self._round(plan)
             if plan.pending and run_early is not None and decided:
@@ -244,9 +247,12 @@ class GateEngine:
         tool_names: frozenset[str] | None = None,
         arg_validator: Callable[[str, dict[str, Any]], None] | None = None,
         run_early: Callable[[list[Resolution]], Awaitable[None]] | None = None,
+        describe: Callable[[Mapping[str, Any]], str | None] | None = None,
     ) -> list[Resolution]:
         """Async twin of :meth:`resolve` (``run_early`` is awaited)."""
-        plan = self._start(tool_calls, node, state, config, kind, tool_names, arg_validator)
+        plan = self._start(
+            tool_calls, node, state, config, kind, tool_names, arg_validator, describe
+        )
         while plan.pending:
             decided = self._round(plan)
             if plan.pending and run_early is not None and decided:
@@ -262,11 +268,17 @@ class GateEngine:
         kind: Literal["tool_call", "state"],
         tool_names: frozenset[str] | None,
         arg_validator: Callable[[str, dict[str, Any]], None] | None,
+        describe: Callable[[Mapping[str, Any]], str | None] | None = None,
     ) -> _Plan:
         ctx = _RunCtx.of(
             config, node=node, state=state, tool_names=tool_names, arg_validator=arg_validator
         )
         items = [self._item(i, call, kind, ctx) for i, call in enumerate(tool_calls)]
+        if describe is not None:
+            items = [
+                it if it.assessment.route != "approve" else replace(it, description=describe(call))
+                for it, call in zip(items, tool_calls, strict=True)
+            ]
         plan = _Plan(
             ctx=ctx, items=items, journal=any(it.assessment.route == "approve" for it in items)
         )

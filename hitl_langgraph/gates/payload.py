@@ -31,6 +31,8 @@ class GateItem:
     assessment: Assessment
     parent_request_id: str | None = None
     expires_at: datetime | None = None
+    description: str | None = None
+    """What the gate's user configured the reviewer to read (``None``: :func:`describe`)."""
 
     @property
     def tool(self) -> str:
@@ -54,7 +56,7 @@ def build_request(
             {
                 "name": a.action.tool,
                 "args": dict(a.action.args),
-                "description": describe(a),
+                "description": describe(a) if it.description is None else it.description,
                 "request_id": it.request_id,
                 "digest": a.action.digest,
                 "risk_score": a.score,
@@ -73,7 +75,20 @@ def build_request(
                 "quorum": a.quorum,
             }
         )
+    flat: dict[str, Any] = {}
+    if len(items) == 1:
+        # one action: also LangChain's per-call ``ToolApprovalRequest`` fields, top level
+        first, config = action_requests[0], review_configs[0]
+        flat = {
+            "type": "tool_approval",
+            "tool_call_id": first["tool_call_id"],
+            "name": first["name"],
+            "args": first["args"],
+            "description": first["description"],
+            "allowed_decisions": config["allowed_decisions"],
+        }
     return {
+        **flat,
         "action_requests": action_requests,
         "review_configs": review_configs,
         "hitl": {

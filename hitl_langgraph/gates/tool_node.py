@@ -43,6 +43,7 @@ from .events import GateObserver
 __all__ = [
     "GatedToolNode",
     "annotate_edit",
+    "hitl_markers",
     "resolution_message",
     "route_tool_calls",
     "validate_tool_args",
@@ -60,29 +61,52 @@ EDIT_NOTICE = (
 )
 
 
+def hitl_markers(msg: ToolMessage, res: Resolution) -> ToolMessage:
+    """Mark a message the gate wrote in place of a tool result.
+
+    Reject and respond messages carry LangChain's markers (``additional_kwargs``
+    ``lc_source="hitl_interrupt_decision"``, ``lc_data={"decision": ...}``, as its
+    ``HumanInTheLoopMiddleware`` sets them); every gate message also carries ours in
+    ``response_metadata["hitl"]`` (request id and outcome).
+    """
+    extra: dict[str, Any] = {}
+    if res.outcome in ("reject", "respond"):
+        extra["additional_kwargs"] = {
+            **msg.additional_kwargs,
+            "lc_source": "hitl_interrupt_decision",
+            "lc_data": {"decision": res.outcome},
+        }
+    extra["response_metadata"] = {
+        **msg.response_metadata,
+        "hitl": {"request_id": res.request_id, "outcome": res.outcome},
+    }
+    return msg.model_copy(update=extra)
+
+
 def resolution_message(res: Resolution) -> ToolMessage | None:
     """The ``ToolMessage`` for a call that must not run (deny, reject, respond)."""
     call = res.tool_call
     tool = res.item.tool
+    call_id = call.get("id") or ""
     if res.outcome == "deny":
         reasons = "; ".join(res.item.assessment.reasons)
         content = (
             f"The call to {tool} was denied by policy and was not executed ({reasons}). "
             "Do not retry it; tell the user it needs a different approach."
         )
-        return ToolMessage(content, name=tool, tool_call_id=call.get("id") or "", status="error")
-    if res.outcome == "reject":
+        msg = ToolMessage(content, name=tool, tool_call_id=call_id, status="error")
+    elif res.outcome == "reject":
         why = res.message or "no reason given"
         content = (
             f"A human reviewer rejected the call to {tool}; it was not executed. Reason: {why}. "
             "Do not retry the same call unless the user asks for it."
         )
-        return ToolMessage(content, name=tool, tool_call_id=call.get("id") or "", status="error")
-    if res.outcome == "respond":
-        return ToolMessage(
-            res.message or "", name=tool, tool_call_id=call.get("id") or "", status="success"
-        )
-    return None
+        msg = ToolMessage(content, name=tool, tool_call_id=call_id, status="error")
+    elif res.outcome == "respond":
+        msg = ToolMessage(res.message or "", name=tool, tool_call_id=call_id, status="success")
+    else:
+        return None
+    return hitl_markers(msg, res)
 
 
 def annotate_edit(res: Resolution, result: _R) -> _R:
