@@ -480,3 +480,78 @@ def test_recorded_reject_message_reaches_the_model(sqlite_store: Any) -> None:
     )
     out = app.invoke(Command(resume={intr.id: {"type": "reject"}}), cfg)
     assert "account frozen" in tool_messages(out)[0].content and ledger.entries == []
+
+
+# -- drop-in: ToolNode's own error handling and wrapper dispatch (issue 11) ------------
+# (LangGraph's full ToolNode suite runs in tests/ecosystem; these keep the essentials
+# covered when the sdist cannot be downloaded.)
+
+
+def _all_auto(tools: list[Any], **kwargs: Any) -> Any:
+    from hitl_langgraph import GatedToolNode, RiskPolicy, Rule, open_store
+
+    return GatedToolNode(
+        tools, policy=RiskPolicy(rules=[Rule(tool="*", score=0.0)]),
+        store=open_store("memory://"), **kwargs,
+    )  # fmt: skip
+
+
+def _run(node: Any, call: dict[str, Any], *, aio: bool = False) -> ToolMessage:
+    from langchain_core.messages import AIMessage
+    from langgraph.graph import START, MessagesState, StateGraph
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("tools", node)
+    graph.add_edge(START, "tools")
+    app = graph.compile()
+    state = {"messages": [AIMessage("", tool_calls=[call])]}
+    out = asyncio.run(app.ainvoke(state)) if aio else app.invoke(state)
+    msg = out["messages"][-1]
+    assert isinstance(msg, ToolMessage)
+    return msg
+
+
+def _boom_tool() -> Any:
+    from langchain_core.tools import tool
+
+    @tool
+    def boom(x: int) -> str:
+        """Raise."""
+        raise KeyError(x)
+
+    return boom
+
+
+@pytest.mark.parametrize("flag", [ValueError, (ValueError, TypeError), False])
+def test_handle_tool_errors_types_let_other_errors_through_as_toolnode(flag: Any) -> None:
+    node = _all_auto([_boom_tool()], handle_tool_errors=flag)
+    call = {"name": "boom", "args": {"x": 1}, "id": "1", "type": "tool_call"}
+    with pytest.raises(KeyError):
+        _run(node, call)
+
+
+def test_handle_tool_errors_callable_and_true_still_handle() -> None:
+    node = _all_auto([_boom_tool()], handle_tool_errors=lambda e: f"handled {e!r}")
+    call = {"name": "boom", "args": {"x": 1}, "id": "1", "type": "tool_call"}
+    msg = _run(node, call)
+    assert msg.status == "error" and msg.content == "handled KeyError(1)"
+
+
+def test_a_sync_wrapper_runs_under_ainvoke_as_in_toolnode() -> None:
+    from langchain_core.tools import tool
+
+    @tool
+    def echo(x: str) -> str:
+        """Echo."""
+        return x
+
+    seen: list[str] = []
+
+    def wrap(request: Any, execute: Any) -> Any:
+        seen.append(request.tool_call["name"])
+        return execute(request.override(tool_call={**request.tool_call, "args": {"x": "2"}}))
+
+    node = _all_auto([echo], wrap_tool_call=wrap)
+    call = {"name": "echo", "args": {"x": "1"}, "id": "1", "type": "tool_call"}
+    msg = _run(node, call, aio=True)
+    assert (seen, msg.content) == (["echo"], "2")
