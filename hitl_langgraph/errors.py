@@ -44,10 +44,12 @@ __all__ = [
     "CompensationNotRegistered",
     "ConfigurationError",
     "DecisionError",
+    "DecisionNotRecorded",
     "DigestMismatch",
     "ExecutionInProgress",
     "FeedbackError",
     "HitlError",
+    "InvalidAction",
     "InvalidDecision",
     "InvalidVerdict",
     "missing_dependency",
@@ -63,7 +65,10 @@ __all__ = [
     "PromptNotFound",
     "RequestNotFound",
     "StoreError",
+    "TamperedRequest",
     "TemplateVariableError",
+    "WebhookRejected",
+    "WrongRequest",
 ]
 
 
@@ -144,6 +149,37 @@ class NotAuthorized(DecisionError):
 
 class NotPending(DecisionError):
     """The thread has no pending interrupt for this request (or does not exist)."""
+
+
+class WrongRequest(DecisionError):
+    """The decision was addressed to another request or interrupt than the one it reached.
+
+    A resume keyed to an interrupt that is no longer pending, or naming the request id or
+    digest of another request, is refused and never applied to what is pending now.
+    """
+
+
+class TamperedRequest(DecisionError):
+    """The stored request no longer matches the action that would run (args edited in the
+    store, or a digest that does not cover them). Nothing is decidable until it is fixed."""
+
+
+class DecisionNotRecorded(DecisionError, StoreError):
+    """Recording the decision failed (store error); it was not accepted and the request is
+    still pending, so the next decision from any path is the one that counts."""
+
+
+class InvalidAction(HitlError, ValueError):
+    """A proposed action (tool name, args, ids) holds text no store can keep (lone
+    surrogate, NUL, control characters); it was refused before anything was saved."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        self.request_id = request_id
+        super().__init__(message)
+
+
+class WebhookRejected(HitlError, ValueError):
+    """A webhook delivery failed verification: bad signature, stale timestamp or replay."""
 
 
 class ExecutionInProgress(HitlError):

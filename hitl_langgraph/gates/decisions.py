@@ -38,6 +38,7 @@ from pydantic_core import CoreSchema
 
 from .._display_hooks import html_for
 from ..errors import DecisionError, DigestMismatch, InvalidDecision
+from ..policy.text import unsafe_text
 
 __all__ = [
     "DECISION_ADAPTER",
@@ -62,7 +63,19 @@ class _DecisionBase(BaseModel):
     request_id: str | None = None
     """Which pending request this answers (optional; default: by position)."""
     digest: str | None = None
-    """The action digest the reviewer saw; refused if it is not the pending action's."""
+    """The request digest the reviewer saw; refused if it is not the pending request's."""
+
+    @model_validator(mode="after")
+    def _storable(self) -> _DecisionBase:
+        # refused while LangGraph validates: nothing is stored, the interrupt stays pending
+        found = unsafe_text(self.model_dump(exclude_none=True), "the decision")
+        if found is not None:
+            raise InvalidDecision(
+                f"{found}; a decision's text must not hold lone surrogates, NUL or control "
+                "characters (nothing was recorded; send the decision again without them)",
+                request_id=self.request_id if unsafe_text(self.request_id) is None else None,
+            )
+        return self
 
     def _repr_html_(self) -> str | None:
         return html_for("decision", self)
@@ -134,11 +147,17 @@ class PendingAction:
 DecisionCheck = Callable[[PendingAction, Any], None]
 """Engine hook run on each matched decision while validating (raise DecisionError)."""
 
+DecisionCommit = Callable[[dict[str, Any]], None]
+"""Engine hook run once every decision is matched and checked, still inside validation:
+it records the decisions, so LangGraph stores the resume value only once they are
+durably recorded (a failure raises a DecisionError and nothing is stored)."""
+
 
 @dataclass(frozen=True)
 class _Context:
     pending: tuple[PendingAction, ...]
     check: DecisionCheck | None
+    commit: DecisionCommit | None = None
 
 
 _PENDING: contextvars.ContextVar[_Context | None] = contextvars.ContextVar(
@@ -149,8 +168,13 @@ _PENDING: contextvars.ContextVar[_Context | None] = contextvars.ContextVar(
 class pending_context:
     """Bind the actions a resume payload must answer while ``interrupt()`` validates it."""
 
-    def __init__(self, pending: Sequence[PendingAction], check: DecisionCheck | None = None):
-        self._ctx = _Context(tuple(pending), check)
+    def __init__(
+        self,
+        pending: Sequence[PendingAction],
+        check: DecisionCheck | None = None,
+        commit: DecisionCommit | None = None,
+    ):
+        self._ctx = _Context(tuple(pending), check, commit)
         self._token: contextvars.Token[_Context | None] | None = None
 
     def __enter__(self) -> None:
@@ -192,6 +216,8 @@ class ResumePayload(BaseModel):
         ctx = _PENDING.get()
         if ctx is not None:
             self._matched = match_decisions(self.decisions, ctx.pending, ctx.check)
+            if ctx.commit is not None:
+                ctx.commit(dict(self._matched))
         return self
 
     _matched: dict[str, Approve | Edit | Reject | Respond] = PrivateAttr(default_factory=dict)

@@ -40,12 +40,16 @@ from ..clock import Clock, utc_now
 from ..errors import (
     AlreadyDecided,
     DecisionError,
+    DecisionNotRecorded,
     ExecutionInProgress,
     InvalidDecision,
     NotAuthorized,
+    TamperedRequest,
+    WrongRequest,
 )
-from ..policy.action import Action
-from ..policy.risk import RiskContext, RiskPolicy
+from ..policy.action import Action, canonical_json
+from ..policy.risk import Assessment, RiskContext, RiskPolicy
+from ..policy.text import escape_text, unsafe_text
 from ..store.base import ApprovalStore
 from ..store.records import ApprovalRecord, AuditEvent
 from .decisions import (
@@ -113,6 +117,7 @@ class _RunCtx:
     tool_names: frozenset[str] | None = None
     arg_validator: Callable[[str, dict[str, Any]], None] | None = None
     seen: dict[str, ApprovalRecord | None] = field(default_factory=dict)
+    recorded: dict[str, ApprovalRecord] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -284,7 +289,10 @@ class GateEngine:
         )
         for it in items:
             route = it.assessment.route
-            if route == "approve":
+            if it.refused is not None:
+                self._refused_call(it, ctx)
+                plan.out[it.key] = Resolution(it, "deny", plan.journal, dict(it.tool_call))
+            elif route == "approve":
                 plan.pending.append(it)
             elif route == "deny":
                 self._record_final(it, ctx, "denied")
@@ -316,6 +324,24 @@ class GateEngine:
         self, index: int, call: Mapping[str, Any], kind: Literal["tool_call", "state"], ctx: _RunCtx
     ) -> GateItem:
         call_id = call.get("id")
+        key = f"{index}:{call_id}"
+        rid = self.request_id(ctx.thread_id, ctx.checkpoint_ns, f"{ctx.node}\x1f{call_id or index}")
+        bad = unsafe_text(
+            {"name": call.get("name"), "args": call.get("args"), "id": call_id}, "the tool call"
+        ) or unsafe_text(ctx.user_id, "the requester id")
+        if bad is not None:
+            why = (
+                f"{bad}; the call was refused before anything was stored (lone surrogates, "
+                "NUL and control characters cannot be kept). Re-issue it with plain text"
+            )
+            action = Action(
+                tool=escape_text(call.get("name")), args={}, kind=kind,
+                tool_call_id=None if call_id is None else escape_text(call_id),
+            )
+            refused = Assessment(action=action, score=1.0, route="deny", reasons=(why,))
+            return GateItem(
+                key=key, request_id=rid, tool_call=dict(call), assessment=refused, refused=why
+            )
         action = Action(
             tool=str(call["name"]),
             args=dict(call.get("args") or {}),
@@ -323,8 +349,6 @@ class GateEngine:
             tool_call_id=None if call_id is None else str(call_id),
         )
         assessment = self.policy.assess(action, state=ctx.state, config=ctx.config)
-        key = f"{index}:{call_id}"
-        rid = self.request_id(ctx.thread_id, ctx.checkpoint_ns, f"{ctx.node}\x1f{call_id or index}")
         return GateItem(key=key, request_id=rid, tool_call=dict(call), assessment=assessment)
 
     # -- asking ----------------------------------------------------------------------
@@ -340,7 +364,7 @@ class GateEngine:
             PendingAction(
                 request_id=it.request_id,
                 tool=it.tool,
-                digest=it.assessment.action.digest,
+                digest=it.digest,
                 allowed_decisions=tuple(it.assessment.allowed_decisions),
             )
             for it in pending
@@ -350,7 +374,10 @@ class GateEngine:
         def check(p: PendingAction, d: Any) -> None:
             self._check_decision(by_id[p.request_id], d, ctx)
 
-        with pending_context(pas, check):
+        def commit(matched: dict[str, Any]) -> None:
+            self._commit(matched, by_id, ctx)
+
+        with pending_context(pas, check, commit):
             try:
                 resp = interrupt(value, response_schema=ResumePayload)
             except GraphInterrupt as gi:
@@ -381,6 +408,8 @@ class GateEngine:
         """Refuse (before LangGraph saves it) a decision that cannot be applied."""
         stored = self.store.get_request(it.request_id)
         ctx.seen[it.request_id] = stored
+        if stored is not None and stored.status == "pending":
+            self._check_bound(it, stored, d)
         needs_record = self.require_recorded_decisions or it.assessment.quorum > 1
         if needs_record and (stored is None or stored.status == "pending"):
             raise NotAuthorized(
@@ -431,6 +460,81 @@ class GateEngine:
                     request_id=it.request_id,
                 )
 
+    @staticmethod
+    def _check_bound(it: GateItem, stored: ApprovalRecord, d: Any) -> None:
+        """A fresh decision must reach the request it was made for, and the stored request
+        must be the action that will run (not edited in the store)."""
+        rid = it.request_id
+        a = it.assessment.action
+        same_action = stored.tool == a.tool and canonical_json(stored.args) == canonical_json(
+            dict(a.args)
+        )
+        if not same_action or stored.digest not in (it.digest, a.digest):
+            raise TamperedRequest(
+                f"request {rid}: the stored request ({stored.tool}, digest {stored.digest}) "
+                f"does not match the action that would run ({a.tool}, digest {it.digest}); "
+                "the store row was changed after it was written. Nothing was decided; "
+                "investigate the store, then run `hitl reconcile`",
+                request_id=rid,
+            )
+        resume_map = _resume_map()
+        if resume_map is not None and stored.interrupt_id and stored.interrupt_id not in resume_map:
+            raise WrongRequest(
+                f"the resume was keyed to interrupt(s) {sorted(resume_map)}, which do not ask "
+                f"for request {rid} ({it.tool}); it is pending under interrupt "
+                f"{stored.interrupt_id}. The decision was not applied; decide this request "
+                "with Inbox.approve/reject/edit/respond or resume keyed to its interrupt",
+                request_id=rid,
+            )
+
+    def _commit(
+        self, matched: Mapping[str, Any], by_id: Mapping[str, GateItem], ctx: _RunCtx
+    ) -> None:
+        """Record every matched decision while LangGraph validates the resume value.
+
+        Only a value whose decisions are durably recorded is stored by LangGraph as the
+        task's resume write; if recording fails the error is raised from validation, the
+        value is dropped and the request stays pending for the next decision.
+        """
+        now = self.clock()
+        for rid, d in matched.items():
+            it = by_id[rid]
+            decision = d.model_dump(exclude_none=True)
+            try:
+                ctx.recorded[rid] = self._decide(it, d, decision, ctx, now)
+            except DecisionError:
+                raise
+            except Exception as exc:
+                raise DecisionNotRecorded(
+                    f"the {d.type!r} decision for request {rid} ({it.tool}) could not be "
+                    f"recorded ({type(exc).__name__}: {escape_text(str(exc))}); it was not "
+                    "accepted and the request is still pending. Send the decision again "
+                    "once the store is available",
+                    request_id=rid,
+                ) from exc
+
+    def _refused_call(self, it: GateItem, ctx: _RunCtx) -> None:
+        """Audit (escaped, best effort) a tool call refused for hostile text; store nothing else."""
+        now = self.clock()
+        try:
+            self.store.append_audit(
+                AuditEvent(
+                    event="refused",
+                    at=now,
+                    request_id=it.request_id,
+                    thread_id=ctx.thread_id,
+                    actor=None if ctx.user_id is None else escape_text(ctx.user_id),
+                    data={
+                        "error": "InvalidAction",
+                        "message": escape_text(it.refused or ""),
+                        "tool_call": escape_text(it.tool_call),
+                    },
+                )
+            )
+        except Exception:
+            logger.exception("could not audit a refused tool call")
+        self._emit("refused", it, ctx, now, error=f"InvalidAction: {it.refused}")
+
     def _record_pending(self, pending: list[GateItem], gi: GraphInterrupt, ctx: _RunCtx) -> None:
         interrupts = gi.args[0] if gi.args else ()
         iid = interrupts[0].id if interrupts else None
@@ -475,7 +579,9 @@ class GateEngine:
     ) -> Resolution | GateItem:
         now = self.clock()
         decision = d.model_dump(exclude_none=True)
-        stored = self._decide(it, d, decision, ctx, now)
+        stored = ctx.recorded.pop(it.request_id, None) or self._decide(
+            it, d, decision, ctx, now
+        )
         if stored.decision:
             # the recorded decision (e.g. by the inbox, with the reviewer's words) is applied
             decision = stored.decision
@@ -597,7 +703,7 @@ class GateEngine:
             node=ctx.node,
             tool=a.action.tool,
             args=dict(a.action.args),
-            digest=a.action.digest,
+            digest=it.digest,
             score=a.score,
             route=a.route,
             reasons=list(a.reasons),
@@ -783,6 +889,19 @@ class GateEngine:
             if time.monotonic() >= deadline:
                 raise ExecutionInProgress(res.request_id)
             await asyncio.sleep(0.02)
+
+
+def _resume_map() -> Mapping[str, Any] | None:
+    """The interrupt-id keyed resume map of the current run (``None``: a plain resume)."""
+    try:
+        from langgraph._internal._constants import CONFIG_KEY_RESUME_MAP
+        from langgraph.config import get_config
+
+        conf = get_config().get("configurable", {})
+    except (ImportError, RuntimeError):  # pragma: no cover - outside a run / other langgraph
+        return None
+    value = conf.get(CONFIG_KEY_RESUME_MAP)
+    return value if isinstance(value, Mapping) else None
 
 
 def _kind(res: Resolution) -> str | None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..policy.action import request_digest
 from ..policy.risk import Assessment
 
 __all__ = ["PAYLOAD_SCHEMA", "GateItem", "build_request", "describe"]
@@ -33,10 +34,18 @@ class GateItem:
     expires_at: datetime | None = None
     description: str | None = None
     """What the gate's user configured the reviewer to read (``None``: :func:`describe`)."""
+    refused: str | None = None
+    """Why the call was refused before anything was stored (hostile text), if it was."""
 
     @property
     def tool(self) -> str:
         return self.assessment.action.tool
+
+    @property
+    def digest(self) -> str:
+        """What a reviewer approves: request id + tool + args (:func:`request_digest`)."""
+        a = self.assessment.action
+        return request_digest(self.request_id, a.tool, a.args)
 
 
 def describe(a: Assessment) -> str:
@@ -58,7 +67,8 @@ def build_request(
                 "args": dict(a.action.args),
                 "description": describe(a) if it.description is None else it.description,
                 "request_id": it.request_id,
-                "digest": a.action.digest,
+                "digest": it.digest,
+                "action_digest": a.action.digest,
                 "risk_score": a.score,
                 "route": a.route,
                 "reasons": list(a.reasons),

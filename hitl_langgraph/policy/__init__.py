@@ -5,7 +5,7 @@ Layer 1, pure: may import only ``hitl_langgraph.errors``, ``clock`` and ``_displ
 
 from __future__ import annotations
 
-from .action import Action, ActionKind, canonical_json, digest_of
+from .action import Action, ActionKind, canonical_json, digest_of, request_digest
 from .risk import (
     DECISION_TYPES,
     Adjuster,
@@ -34,4 +34,5 @@ __all__ = [
     "Thresholds",
     "canonical_json",
     "digest_of",
+    "request_digest",
 ]

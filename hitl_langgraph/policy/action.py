@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["Action", "ActionKind", "canonical_json", "digest_of"]
+__all__ = ["Action", "ActionKind", "canonical_json", "digest_of", "request_digest"]
 
 ActionKind = Literal["tool_call", "state"]
 
@@ -21,7 +21,17 @@ def canonical_json(value: Any) -> str:
 def digest_of(tool: str, args: Mapping[str, Any]) -> str:
     """The action digest: SHA-256 over the tool name and its canonical arguments."""
     payload = canonical_json({"tool": tool, "args": dict(args)})
-    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+    return "sha256:" + hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def request_digest(request_id: str, tool: str, args: Mapping[str, Any]) -> str:
+    """The digest a reviewer approves: SHA-256 over the request id, tool and canonical args.
+
+    Unlike :func:`digest_of` (the action alone, kept for compatibility), it binds a
+    decision to one request: the digest of an identical action in another request differs.
+    """
+    payload = canonical_json({"request_id": request_id, "tool": tool, "args": dict(args)})
+    return "sha256:" + hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
