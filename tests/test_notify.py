@@ -95,11 +95,14 @@ def test_webhook_posts_signed_json(receiver: Receiver) -> None:
     hook.notify(note())
     assert hook.flush(5) and hook.sent == 1 and hook.failed == 0
     ((headers, body),) = receiver.requests
-    expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert headers[SIGNATURE_HEADER] == expected
-    assert verify_signature(SECRET, body, headers[SIGNATURE_HEADER])
+    ts, delivery = headers[SIGNATURE_HEADER].split(",")[:2]
+    assert delivery == f"id={headers['X-HITL-Delivery']}"
+    signed = f"{ts[2:]}.{delivery[3:]}.".encode() + body
+    expected = "sha256=" + hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
+    assert headers[SIGNATURE_HEADER] == f"{ts},{delivery},{expected}"
     assert not verify_signature("other-key", body, headers[SIGNATURE_HEADER])
     assert not verify_signature(SECRET, body + b" ", headers[SIGNATURE_HEADER])
+    assert verify_signature(SECRET, body, headers[SIGNATURE_HEADER])
     assert not verify_signature(SECRET, body, None)
     assert headers["Content-Type"] == "application/json" and headers["X-Api-Key"] == "k"
     assert headers["X-HITL-Event"] == "decided"

@@ -620,6 +620,10 @@ class GateEngine:
                     ),
                 ),
                 parent_request_id=it.request_id,
+                metadata={
+                    "edited_by": stored.decided_by,
+                    "editor_may_approve_followup": new.editor_may_approve_followup,
+                },
             )
             return follow
         return Resolution(it, "run", journal, edited_call, d.message, decision, edited=True)
@@ -722,7 +726,7 @@ class GateEngine:
             expires_at=it.expires_at,
             on_expiry=a.on_expiry,
             parent_request_id=it.parent_request_id,
-            metadata=dict(metadata or {}),
+            metadata={**it.metadata, **dict(metadata or {})},
         )
 
     def _record_final(

@@ -10,7 +10,7 @@ action request also carries ``request_id``, ``digest``, ``risk_score``, ``route`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,8 @@ class GateItem:
     """What the gate's user configured the reviewer to read (``None``: :func:`describe`)."""
     refused: str | None = None
     """Why the call was refused before anything was stored (hostile text), if it was."""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """Extra metadata for the request row (an edit's follow-up: who edited it)."""
 
     @property
     def tool(self) -> str:

@@ -18,15 +18,50 @@ from ..errors import (
     InvalidDecision,
     NotAuthorized,
     RequestNotFound,
+    TamperedRequest,
 )
-from ..policy.action import Action
+from ..policy.action import Action, canonical_json, digest_of, request_digest
 from ..store.records import ApprovalRecord, AuditEvent
 from . import quorum
 from ._base import DECISION_ADAPTER, STATUS_OF, Committed, InboxBase, Prepared
-from ._graph import find_interrupt, gate_policy, gate_tools, not_pending
-from .authority import Reviewer, check_authority, check_edit_target
+from ._graph import find_interrupt, gate_policy, gate_tools, hitl_interrupts, not_pending
+from .authority import Reviewer, check_authority, check_edit_target, same_person
 
-__all__ = ["DecideMixin"]
+__all__ = ["DecideMixin", "check_integrity", "check_pending_action"]
+
+
+def check_integrity(rec: ApprovalRecord) -> None:
+    """Raise :class:`TamperedRequest` if ``rec``'s digest does not cover its tool and args."""
+    if rec.digest in (
+        request_digest(rec.request_id, rec.tool, rec.args),
+        digest_of(rec.tool, rec.args),  # rows written before digests covered the request
+    ):
+        return
+    raise TamperedRequest(
+        f"request {rec.request_id} ({rec.tool}): its digest {rec.digest} does not cover the "
+        "stored tool and args, so what a reviewer would see is not what would run; it was "
+        "changed in the store. It is not decidable; investigate, then run `hitl reconcile`",
+        request_id=rec.request_id,
+    )
+
+
+def check_pending_action(state: Any, rec: ApprovalRecord) -> None:
+    """Raise :class:`TamperedRequest` if the thread's pending action differs from ``rec``."""
+    for _, ar, _ in hitl_interrupts(state):
+        if ar.get("request_id") != rec.request_id:
+            continue
+        same = ar.get("name") == rec.tool and canonical_json(ar.get("args") or {}) == (
+            canonical_json(rec.args)
+        )
+        if not same or ar.get("digest") not in (None, rec.digest):
+            raise TamperedRequest(
+                f"request {rec.request_id}: the stored request ({rec.tool} {rec.args!r}) is "
+                f"not the action the thread would run ({ar.get('name')} {ar.get('args')!r}); "
+                "the store row was changed. It is not decidable; investigate, then run "
+                "`hitl reconcile`",
+                request_id=rec.request_id,
+            )
+        return
 
 logger = logging.getLogger("hitl_langgraph.inbox")
 
@@ -90,10 +125,19 @@ class DecideMixin(InboxBase):
         now = self.clock()
         kind = str(decision.get("type")) if isinstance(decision, Mapping) else "?"
         try:
+            if rec.status == "pending":
+                check_integrity(rec)
             d = self._normalize(request_id, decision)
             kind = str(d["type"])
             digest = digest or d.get("digest")
-            check_authority(rec, reviewer, kind, separation_of_duties=self.separation_of_duties)
+            check_authority(
+                rec,
+                reviewer,
+                kind,
+                separation_of_duties=self.separation_of_duties,
+                others=self._other_ids(rec),
+                edited_by=self._editor_of(rec),
+            )
             if digest is not None and digest != rec.digest:
                 raise DigestMismatch(
                     f"the decision was made for a different action (digest {digest}) than "
@@ -111,6 +155,21 @@ class DecideMixin(InboxBase):
             raise
         wire = {**d, "request_id": request_id, "digest": rec.digest}
         return Prepared(rec, reviewer, kind, wire, d.get("message"), now)
+
+    def _other_ids(self, rec: ApprovalRecord) -> list[str | None]:
+        """Ids already on the request (approvers so far), for the confusable-id check."""
+        votes = quorum.approvals_of(self.store, rec) if rec.quorum > 1 else rec.approvals
+        return [rec.decided_by, *(str(v.get("reviewer")) for v in votes)]
+
+    def _editor_of(self, rec: ApprovalRecord) -> str | None:
+        """Who made the edit that created ``rec`` (a follow-up), if anyone."""
+        if rec.parent_request_id is None:
+            return None
+        editor = rec.metadata.get("edited_by")
+        if isinstance(editor, str):
+            return editor
+        parent = self.store.get_request(rec.parent_request_id)
+        return None if parent is None else parent.decided_by
 
     @staticmethod
     def _already(rec: ApprovalRecord, kind: str) -> AlreadyDecided:
@@ -166,6 +225,11 @@ class DecideMixin(InboxBase):
 
     def _locate(self, prep: Prepared, state: Any) -> str:
         iid = find_interrupt(state, prep.record)
+        try:
+            check_pending_action(state, prep.record)
+        except DecisionError as tampered:
+            self._refused(prep.record, prep.reviewer, prep.kind, tampered, prep.at)
+            raise
         if iid is None:
             err = not_pending(state, prep.record)
             self._refused(prep.record, prep.reviewer, prep.kind, err, prep.at)
@@ -219,6 +283,7 @@ class DecideMixin(InboxBase):
             "via": "inbox",
             "decision": prep.decision,
             "reviewer": prep.reviewer.id,
+            "reviewer_key": prep.reviewer.key,
             "reviewer_roles": sorted(prep.reviewer.roles),
             "reason": prep.reason,
             "tool": rec.tool,
@@ -316,7 +381,8 @@ class DecideMixin(InboxBase):
                 # our vote is in the slots, so it counted; the request is final
                 current = self.store.get_request(rec.request_id)
                 counted = current is not None and any(
-                    v.get("reviewer") == prep.reviewer.id for v in current.approvals
+                    same_person(str(v.get("reviewer")), prep.reviewer.id)
+                    for v in current.approvals
                 )
                 if current is None or current.status != "approved" or not counted:
                     raise

@@ -12,6 +12,14 @@ The identity always comes from the caller (your authenticated session, the CLI's
    both make an action run. Rejecting or answering one's own request (withdrawing it)
    stays allowed. A request with no recorded requester cannot be checked and passes.
 4. **Decision type**: it must be one the rule allows.
+5. **Edited follow-ups**: the reviewer whose edit created a follow-up request may not
+   approve or edit that follow-up unless the rule gating it sets
+   ``editor_may_approve_followup``.
+
+Ids are compared canonically (:func:`~hitl_langgraph.policy.text.canonical_id`: NFKC,
+case-folded, invisible characters removed), so ``Carol``, ``CAROL`` and ``carol\u200b``
+are the requester ``carol``. An id mixing scripts (``carоl`` with a Cyrillic ``о``) or
+looking like another id on the request without being it is refused outright.
 
 A refusal raises :class:`~hitl_langgraph.errors.NotAuthorized` (or ``InvalidDecision``
 for a disallowed type); the inbox records it in the audit trail and changes nothing.
@@ -24,9 +32,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigurationError, InvalidDecision, NotAuthorized
+from ..policy.text import canonical_id, confusable, mixed_script, unsafe_text
 from ..store.records import ApprovalRecord
 
-__all__ = ["SYSTEM_ACTOR", "Reviewer", "check_authority", "check_edit_target"]
+__all__ = ["SYSTEM_ACTOR", "Reviewer", "check_authority", "check_edit_target", "same_person"]
 
 SYSTEM_ACTOR = "system"
 """The actor recorded for decisions the inbox applies itself (expiry, escalation)."""
@@ -54,8 +63,22 @@ class Reviewer:
                 f"Reviewer roles must be a collection of role names, not the string {roles!r}; "
                 f"write roles={{{roles!r}}}"
             )
+        bad = unsafe_text(id, "the reviewer id")
+        if bad is not None:
+            raise InvalidDecision(
+                f"{bad}; a reviewer id must be plain text (take it from your identity provider)"
+            )
+        if not canonical_id(id):
+            raise ConfigurationError(
+                f"Reviewer id {id!r} has no visible characters; use the reviewer's user id"
+            )
         object.__setattr__(self, "id", id.strip())
         object.__setattr__(self, "roles", frozenset(str(r) for r in roles))
+
+    @property
+    def key(self) -> str:
+        """The canonical id every comparison uses (quorum, separation of duties, audit)."""
+        return canonical_id(self.id)
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "roles": sorted(self.roles)}
@@ -66,16 +89,49 @@ def _who(reviewer: Reviewer) -> str:
     return f"reviewer {reviewer.id!r} ({roles})"
 
 
+def same_person(a: str | None, b: str | None) -> bool:
+    """Whether two ids name the same person (canonical comparison; ``None`` never matches)."""
+    return a is not None and b is not None and canonical_id(a) == canonical_id(b)
+
+
+def check_identity(
+    record: ApprovalRecord, reviewer: Reviewer, others: Iterable[str | None]
+) -> None:
+    """Refuse a mixed-script id, or one confusable with another id on the request."""
+    rid = record.request_id
+    scripts = mixed_script(reviewer.id)
+    if scripts:
+        raise NotAuthorized(
+            f"reviewer id {reviewer.id!r} mixes scripts ({', '.join(sorted(scripts))}), so it "
+            f"can pass for another person's id; request {rid} was not decided. Use the "
+            "reviewer's id exactly as the identity provider issues it",
+            request_id=rid,
+        )
+    lookalike = confusable(reviewer.id, [record.requester, *others])
+    if lookalike is not None:
+        raise NotAuthorized(
+            f"reviewer id {reviewer.id!r} looks like {lookalike!r}, another id on request "
+            f"{rid}, without being it; refused as a possible impersonation",
+            request_id=rid,
+        )
+
+
 def check_authority(
     record: ApprovalRecord,
     reviewer: Reviewer,
     decision: str,
     *,
     separation_of_duties: bool = True,
+    others: Iterable[str | None] = (),
+    edited_by: str | None = None,
 ) -> None:
-    """Raise unless ``reviewer`` may make a ``decision`` on ``record``. See the module doc."""
+    """Raise unless ``reviewer`` may make a ``decision`` on ``record``. See the module doc.
+
+    ``others``: the other ids on the request (approvers so far), for the confusable check;
+    ``edited_by``: the reviewer whose edit created ``record`` (a follow-up), if any.
+    """
     rid = record.request_id
-    if reviewer.id == SYSTEM_ACTOR:
+    if reviewer.key == SYSTEM_ACTOR:
         raise NotAuthorized(
             f"the reviewer id {SYSTEM_ACTOR!r} is reserved for decisions the inbox applies "
             f"itself (expiry); decide request {rid} as a named reviewer",
@@ -91,12 +147,23 @@ def check_authority(
     if (
         separation_of_duties
         and decision in _EXECUTING
-        and record.requester is not None
-        and record.requester == reviewer.id
+        and same_person(record.requester, reviewer.id)
     ):
         raise NotAuthorized(
             f"{_who(reviewer)} requested {rid} ({record.tool}) and may not {decision} it "
             "(separation of duties); another reviewer must decide",
+            request_id=rid,
+        )
+    check_identity(record, reviewer, others)
+    if (
+        decision in _EXECUTING
+        and same_person(edited_by, reviewer.id)
+        and not record.metadata.get("editor_may_approve_followup")
+    ):
+        raise NotAuthorized(
+            f"{_who(reviewer)} edited request {record.parent_request_id} into this follow-up "
+            f"({rid}, {record.tool}) and may not {decision} it too; another reviewer must "
+            "(or set editor_may_approve_followup=True on the rule)",
             request_id=rid,
         )
     if record.allowed_decisions and decision not in record.allowed_decisions:

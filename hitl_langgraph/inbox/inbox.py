@@ -53,7 +53,7 @@ from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord, AuditEvent
 from . import quorum
 from ._base import DECIDED_STATUSES, MAX_LIMIT, Prepared
-from ._decide import DecideMixin
+from ._decide import DecideMixin, check_integrity
 from ._graph import ConfigHook, thread_config
 from .authority import Reviewer
 from .deadlines import DeadlineMixin, EscalationStep
@@ -209,10 +209,16 @@ class Inbox(DeadlineMixin, DecideMixin):
         )
 
     def get(self, request_id: str) -> ApprovalRecord:
-        """The request, with the approvals counted so far; ``RequestNotFound`` if unknown."""
+        """The request, with the approvals counted so far; ``RequestNotFound`` if unknown.
+
+        A pending request whose stored digest does not cover its tool and args raises
+        :class:`~hitl_langgraph.errors.TamperedRequest` (it is not decidable).
+        """
         rec = self.store.get_request(request_id)
         if rec is None:
             raise RequestNotFound(request_id)
+        if rec.status == "pending":
+            check_integrity(rec)  # a tampered row is reported, never shown as decidable
         if rec.quorum > 1 and rec.status == "pending":
             rec = rec.evolve(approvals=quorum.approvals_of(self.store, rec))
         return rec

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..policy.text import canonical_id
 from ..store.base import ApprovalStore
 from ..store.records import ApprovalRecord
-from .authority import Reviewer
+from .authority import Reviewer, same_person
 
 __all__ = ["QuorumVote", "approvals_of", "reviewer_key", "slot_key", "take_slot"]
 
@@ -36,7 +37,8 @@ def slot_key(request_id: str, k: int) -> str:
 
 
 def reviewer_key(request_id: str, reviewer_id: str) -> str:
-    return f"quorum:{request_id}:reviewer:{reviewer_id}"
+    """One approval per person: keyed by the canonical id (``Alice`` is ``alice``)."""
+    return f"quorum:{request_id}:reviewer:{canonical_id(reviewer_id)}"
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def take_slot(
     """Record ``reviewer``'s approval in the next free slot of ``record``'s quorum."""
     rid = record.request_id
     current = approvals_of(store, record)
-    if any(v.get("reviewer") == reviewer.id for v in current):
+    if any(same_person(str(v.get("reviewer")), reviewer.id) for v in current):
         return QuorumVote(None, True, current)
     if not store.claim_execution(reviewer_key(rid, reviewer.id), worker=reviewer.id, at=at):
         return QuorumVote(None, True, approvals_of(store, record))

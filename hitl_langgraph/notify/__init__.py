@@ -13,18 +13,30 @@ from .notifiers import (
     WebhookNotifier,
     notifier_observer,
     notify_all,
+)
+from .signing import (
+    InMemoryReplayCache,
+    ReplayCache,
+    check_delivery,
+    default_replay_cache,
     sign,
+    sign_delivery,
     verify_signature,
 )
 
 __all__ = [
     "SIGNATURE_HEADER",
     "CallableNotifier",
+    "InMemoryReplayCache",
     "Notification",
     "Notifier",
+    "ReplayCache",
     "WebhookNotifier",
+    "check_delivery",
+    "default_replay_cache",
     "notifier_observer",
     "notify_all",
     "sign",
+    "sign_delivery",
     "verify_signature",
 ]

@@ -3,8 +3,10 @@
 A :class:`Notifier` receives :class:`Notification` objects. Two come with the library:
 
 * :class:`WebhookNotifier` - POSTs each notification as JSON, signed with HMAC-SHA256
-  over the exact body bytes (header ``X-HITL-Signature-256: sha256=<hex>``; check it
-  with :func:`verify_signature`). Delivery runs on a background thread with a bounded
+  over a timestamp, the delivery id and the exact body bytes (header
+  ``X-HITL-Signature-256: t=<ts>,id=<delivery>,sha256=<hex>``; check it with
+  :func:`verify_signature`, which refuses stale and replayed deliveries; see
+  :mod:`hitl_langgraph.notify.signing`). Delivery runs on a background thread with a bounded
   queue and a short timeout, so a slow or dead endpoint never delays a gate; failures
   and drops are logged and counted (``sent``, ``failed``, ``dropped``).
 * :class:`CallableNotifier` - calls a function (Slack client, e-mail, a test list).
@@ -19,8 +21,6 @@ or break a gate or a decision.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import logging
 import queue
@@ -37,6 +37,7 @@ from typing import Any, Protocol, runtime_checkable
 from ..errors import ConfigurationError
 from ..gates.events import GateEvent, GateObserver
 from ..store.records import ApprovalRecord
+from .signing import sign, sign_delivery, verify_signature
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -218,19 +219,6 @@ class CallableNotifier:
             self.sent += 1
 
 
-def sign(secret: str | bytes, body: bytes) -> str:
-    """The signature header value for ``body``: ``sha256=<hex HMAC-SHA256>``."""
-    key = secret.encode() if isinstance(secret, str) else secret
-    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str | bytes, body: bytes, header: str | None) -> bool:
-    """Check a received body against its ``X-HITL-Signature-256`` header (constant time)."""
-    if not header:
-        return False
-    return hmac.compare_digest(sign(secret, body), header.strip())
-
-
 class WebhookNotifier:
     """POST notifications as signed JSON to ``url``.
 
@@ -337,7 +325,7 @@ class WebhookNotifier:
             "User-Agent": "hitl-langgraph-webhook/1",
             "X-HITL-Event": kind,
             "X-HITL-Delivery": delivery,
-            SIGNATURE_HEADER: sign(self.secret, body),
+            SIGNATURE_HEADER: sign_delivery(self.secret, body, delivery=delivery),
             **self.headers,
         }
         error = ""

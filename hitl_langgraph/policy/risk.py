@@ -137,6 +137,9 @@ class Rule:
     whatever the score. ``approver_roles`` limits who may decide (empty: anyone);
     ``quorum`` is how many distinct approvals are needed; ``expires_after`` sets the
     request's deadline and ``on_expiry`` the decision then applied.
+    ``editor_may_approve_followup``: when a reviewer's edit turns another request into
+    an action this rule gates, that reviewer may approve the follow-up (default: no,
+    another reviewer must).
     """
 
     tool: str = "*"
@@ -151,6 +154,7 @@ class Rule:
     expires_after: timedelta | None = None
     on_expiry: Literal["reject", "approve"] = "reject"
     floor: float = 0.0
+    editor_may_approve_followup: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "approver_roles", frozenset(self.approver_roles))
@@ -273,6 +277,7 @@ class Assessment:
     expires_after: timedelta | None = None
     on_expiry: Literal["reject", "approve"] = "reject"
     policy_version: str = ""
+    editor_may_approve_followup: bool = False
 
     def __repr__(self) -> str:
         return (
@@ -473,4 +478,5 @@ class RiskPolicy:
             expires_after=None if rule is None else rule.expires_after,
             on_expiry="reject" if rule is None else rule.on_expiry,
             policy_version=self.version,
+            editor_may_approve_followup=rule is not None and rule.editor_may_approve_followup,
         )

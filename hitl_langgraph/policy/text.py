@@ -65,7 +65,9 @@ def unsafe_text(value: Any, where: str = "value", *, depth: int = 0) -> str | No
                 found = _scan_str(k, f"a key of {where}")
                 if found:
                     return found
-            found = unsafe_text(v, f"{where}.{k!s}" if isinstance(k, str) else where, depth=depth + 1)
+            found = unsafe_text(
+                v, f"{where}.{k!s}" if isinstance(k, str) else where, depth=depth + 1
+            )
             if found:
                 return found
         return None
@@ -121,11 +123,42 @@ def mixed_script(identity: str) -> set[str] | None:
 # letters of other scripts that render like Latin ones (the common ones used to spoof ids)
 _CONFUSABLES = str.maketrans(
     {
-        "а": "a", "в": "b", "с": "c", "е": "e", "һ": "h", "і": "i", "ј": "j", "к": "k",
-        "м": "m", "н": "h", "о": "o", "р": "p", "г": "r", "ѕ": "s", "т": "t", "у": "y",
-        "х": "x", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ӏ": "l", "ɡ": "g",
-        "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
-        "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c",
+        "а": "a",
+        "в": "b",
+        "с": "c",
+        "е": "e",
+        "һ": "h",
+        "і": "i",
+        "ј": "j",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "г": "r",
+        "ѕ": "s",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "ԁ": "d",
+        "ԛ": "q",
+        "ԝ": "w",
+        "ӏ": "l",
+        "ɡ": "g",
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "η": "n",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "ω": "w",
+        "ϲ": "c",
         "ı": "i",
     }
 )
