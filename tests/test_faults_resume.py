@@ -27,7 +27,10 @@ from hitl_langgraph.errors import (
 pytestmark = pytest.mark.faults
 
 FINANCE = Reviewer("frank", {"finance"})
-EDIT_TO_CLOSE = {"type": "edit", "edited_action": {"name": "close_account", "args": {"name": "acme"}}}
+EDIT_TO_CLOSE = {
+    "type": "edit",
+    "edited_action": {"name": "close_account", "args": {"name": "acme"}},
+}
 
 
 def _status(st: Stack, rid: str) -> str:
