@@ -43,8 +43,8 @@ class Stack:
         return app, cfg, intr, rid
 
 
-@pytest.fixture(params=BACKENDS)
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+@pytest.fixture(params=BACKENDS, name="stack")
+def stack_fixture(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
     backend: str = request.param
     if backend == "sqlite":
         url = f"sqlite:///{tmp_path / 'hitl.db'}"

@@ -4,7 +4,7 @@ duties, edited follow-ups), with ids compared canonically; SQLite and Postgres."
 from __future__ import annotations
 
 import pytest
-from faults_support import Stack, stack  # noqa: F401
+from faults_support import Stack, stack_fixture  # noqa: F401
 from inbox_graphs import inbox_policy
 
 from hitl_langgraph import Inbox, Reviewer, RiskPolicy, Rule

@@ -8,7 +8,7 @@ import contextlib
 from typing import Any
 
 import pytest
-from faults_support import FailingStore, Stack, resume_and_die, stack  # noqa: F401
+from faults_support import FailingStore, Stack, resume_and_die, stack_fixture  # noqa: F401
 from inbox_graphs import interrupted, transfer
 from langgraph.types import Command
 
