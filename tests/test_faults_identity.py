@@ -9,7 +9,6 @@ from inbox_graphs import inbox_policy
 
 from hitl_langgraph import Inbox, Reviewer, RiskPolicy, Rule
 from hitl_langgraph.errors import NotAuthorized
-from hitl_langgraph.policy.text import canonical_id, confusable, mixed_script
 
 pytestmark = pytest.mark.faults
 
@@ -18,6 +17,8 @@ SAME_AS_CAROL = ["Carol", "CAROL", "carol\u200b", "car\u00adol", "carоl"]  # la
 
 
 def test_canonical_ids() -> None:
+    from hitl_langgraph.policy.text import canonical_id, confusable, mixed_script
+
     assert {canonical_id(x) for x in ["alice", *SAME_AS_ALICE]} == {"alice"}
     assert canonical_id("Ｃａｒｏｌ\ufeff") == "carol"
     assert mixed_script("carоl") == {"CYRILLIC", "LATIN"} and mixed_script("carol") is None
