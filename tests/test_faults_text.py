@@ -86,7 +86,7 @@ def test_hostile_requester_id_is_refused_with_a_tool_message(stack: Stack) -> No
     cfg = {"configurable": {"thread_id": "t-req", "user_id": "car\x00ol"}}
     out = app.invoke({"messages": [("user", "pay")]}, cfg)
     (msg,) = [m for m in out["messages"] if isinstance(m, ToolMessage)]
-    assert "requester id" in str(msg.content) and stack.ledger.entries == []
+    assert "requester and thread ids" in str(msg.content) and stack.ledger.entries == []
 
 
 # -- webhooks --------------------------------------------------------------------------------

@@ -328,7 +328,7 @@ class GateEngine:
         rid = self.request_id(ctx.thread_id, ctx.checkpoint_ns, f"{ctx.node}\x1f{call_id or index}")
         bad = unsafe_text(
             {"name": call.get("name"), "args": call.get("args"), "id": call_id}, "the tool call"
-        ) or unsafe_text(ctx.user_id, "the requester id")
+        ) or unsafe_text([ctx.user_id, ctx.thread_id], "the run's requester and thread ids")
         if bad is not None:
             why = (
                 f"{bad}; the call was refused before anything was stored (lone surrogates, "
