@@ -190,3 +190,17 @@ def test_tampered_row_with_a_recomputed_digest_is_caught_against_the_thread(stac
     with pytest.raises(TamperedRequest):
         app.invoke(Command(resume={intr.id: {"type": "approve"}}), cfg)
     assert _status(stack, rid) == "pending" and stack.ledger.entries == []
+
+
+def test_rows_from_before_request_digests_still_decide(stack: Stack) -> None:
+    from hitl_langgraph.policy import digest_of
+
+    app, cfg, intr, rid = stack.paused()
+    rec = stack.store.get_request(rid)
+    assert rec is not None
+    legacy = digest_of(rec.tool, rec.args)  # what rows held before digests covered the request
+    stack.store.update_request(rid, expected_status="pending", digest=legacy)
+    inbox = Inbox(stack.store, app)
+    assert inbox.get(rid).digest == legacy
+    inbox.approve(rid, reviewer=FINANCE, digest=legacy)
+    assert _status(stack, rid) == "approved" and stack.ledger.count("transfer_funds") == 1

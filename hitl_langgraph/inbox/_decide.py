@@ -53,7 +53,8 @@ def check_pending_action(state: Any, rec: ApprovalRecord) -> None:
         same = ar.get("name") == rec.tool and canonical_json(ar.get("args") or {}) == (
             canonical_json(rec.args)
         )
-        if not same or ar.get("digest") not in (None, rec.digest):
+        bound = request_digest(rec.request_id, rec.tool, rec.args)
+        if not same or ar.get("digest") not in (None, rec.digest, bound):
             raise TamperedRequest(
                 f"request {rec.request_id}: the stored request ({rec.tool} {rec.args!r}) is "
                 f"not the action the thread would run ({ar.get('name')} {ar.get('args')!r}); "
@@ -153,7 +154,10 @@ class DecideMixin(InboxBase):
         except DecisionError as err:
             self._refused(rec, reviewer, kind, err, now)
             raise
-        wire = {**d, "request_id": request_id, "digest": rec.digest}
+        # the request-bound digest of the checked row (rows older than request digests
+        # hold the action digest, which the gate no longer accepts on a resume)
+        bound = request_digest(request_id, rec.tool, rec.args)
+        wire = {**d, "request_id": request_id, "digest": bound}
         return Prepared(rec, reviewer, kind, wire, d.get("message"), now)
 
     def _other_ids(self, rec: ApprovalRecord) -> list[str | None]:
