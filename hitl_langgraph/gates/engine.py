@@ -335,7 +335,9 @@ class GateEngine:
                 "NUL and control characters cannot be kept). Re-issue it with plain text"
             )
             action = Action(
-                tool=escape_text(call.get("name")), args={}, kind=kind,
+                tool=escape_text(call.get("name")),
+                args={},
+                kind=kind,
                 tool_call_id=None if call_id is None else escape_text(call_id),
             )
             refused = Assessment(action=action, score=1.0, route="deny", reasons=(why,))
@@ -579,9 +581,7 @@ class GateEngine:
     ) -> Resolution | GateItem:
         now = self.clock()
         decision = d.model_dump(exclude_none=True)
-        stored = ctx.recorded.pop(it.request_id, None) or self._decide(
-            it, d, decision, ctx, now
-        )
+        stored = ctx.recorded.pop(it.request_id, None) or self._decide(it, d, decision, ctx, now)
         if stored.decision:
             # the recorded decision (e.g. by the inbox, with the reviewer's words) is applied
             decision = stored.decision

@@ -64,6 +64,7 @@ def check_pending_action(state: Any, rec: ApprovalRecord) -> None:
             )
         return
 
+
 logger = logging.getLogger("hitl_langgraph.inbox")
 
 
@@ -385,8 +386,7 @@ class DecideMixin(InboxBase):
                 # our vote is in the slots, so it counted; the request is final
                 current = self.store.get_request(rec.request_id)
                 counted = current is not None and any(
-                    same_person(str(v.get("reviewer")), prep.reviewer.id)
-                    for v in current.approvals
+                    same_person(str(v.get("reviewer")), prep.reviewer.id) for v in current.approvals
                 )
                 if current is None or current.status != "approved" or not counted:
                     raise
