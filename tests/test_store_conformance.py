@@ -399,7 +399,12 @@ def test_audit_chain(store: ApprovalStore) -> None:
         ),
     ]
     assert [e.seq for e in appended] == [1, 2, 3]
-    assert appended[0].prev_hash == "" and appended[1].prev_hash == appended[0].hash
+    # per-stream chains: r1's event starts its stream; the two thread-less events share
+    # stream 0 and link to each other
+    assert appended[0].prev_hash == "" and appended[0].stream_seq == 1
+    assert (appended[1].stream, appended[2].stream) == (0, 0)
+    assert appended[1].prev_hash == "" and appended[2].prev_hash == appended[1].hash
+    assert appended[2].stream_seq == 2
     listed = store.list_audit()
     assert [(e.seq, e.hash, e.prev_hash) for e in listed] == [
         (e.seq, e.hash, e.prev_hash) for e in appended
@@ -623,6 +628,8 @@ def test_sqlite_shares_a_file_with_other_tables(tmp_path: Any) -> None:
         "hitl_review_samples",
         "hitl_reviews",
         "hitl_outbox",
+        "hitl_audit_heads",
+        "hitl_audit_counter",
     }
     assert mode == "wal"
 

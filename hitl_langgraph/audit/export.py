@@ -18,15 +18,24 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime, timezone
 from typing import Any, TextIO
 
 from ..errors import ConfigurationError
 from ..store.base import ApprovalStore, AuditReport
-from ..store.records import ApprovalRecord, AuditEvent, audit_hash
+from ..store.chain import (
+    ANCHOR_KIND,
+    AuditHeads,
+    ChainVerifier,
+    StreamHead,
+    check_anchor,
+    make_anchor,
+)
+from ..store.keys import KeyProvider
+from ..store.records import ApprovalRecord, AuditEvent
 
-__all__ = ["COLUMNS", "audit_rows", "export_audit", "verify_jsonl"]
+__all__ = ["COLUMNS", "audit_rows", "event_from_row", "export_audit", "verify_jsonl"]
 
 COLUMNS: tuple[str, ...] = (
     "seq",
@@ -46,6 +55,10 @@ COLUMNS: tuple[str, ...] = (
     "policy_version",
     "prev_hash",
     "hash",
+    "stream",
+    "stream_seq",
+    "mac",
+    "key_id",
 )
 _REVIEWER_EVENTS = frozenset(
     {"decided", "approval", "objection", "refused", "expired", "cancelled", "escalated"}
@@ -104,6 +117,10 @@ def _row(ev: AuditEvent, rec: ApprovalRecord | None) -> dict[str, Any]:
         "policy_version": data.get("policy_version") or (rec.policy_version if rec else None),
         "prev_hash": ev.prev_hash,
         "hash": ev.hash,
+        "stream": ev.stream,
+        "stream_seq": ev.stream_seq,
+        "mac": ev.mac,
+        "key_id": ev.key_id,
     }
 
 
@@ -143,7 +160,12 @@ def export_audit(
     if format == "csv":
         writer = csv.DictWriter(out, fieldnames=[*COLUMNS, "data"], extrasaction="ignore")
         writer.writeheader()
+    ends: dict[int, StreamHead] = {}
     for row, ev in audit_rows(store, request_id=request_id, after_seq=after_seq):
+        if ev.stream is not None:
+            ends[ev.stream] = StreamHead(
+                ev.stream, int(ev.stream_seq or 0), ev.hash, int(ev.seq or 0)
+            )
         if writer is not None:
             writer.writerow(
                 {
@@ -155,50 +177,86 @@ def export_audit(
         else:
             out.write(json.dumps({**row, "data": ev.data}, sort_keys=True, default=str) + "\n")
         n += 1
+    if writer is None and request_id is None and after_seq == 0 and n:
+        # a trailer naming where every stream ends, so dropping a stream's last rows from
+        # the file is detected (HMAC-tagged when the store has an audit key)
+        trailer = make_anchor(
+            AuditHeads(ends, max((h.seq for h in ends.values()), default=0)),
+            at=datetime.now(timezone.utc),
+            keys=store.audit_key(),
+            note="end of export",
+        )
+        out.write(json.dumps(trailer, sort_keys=True) + "\n")
     return n
 
 
-def verify_jsonl(lines: Iterable[str]) -> AuditReport:
-    """Recompute the hash chain of a JSONL export (all rows, from ``seq`` 1, in order).
+def event_from_row(row: dict[str, Any]) -> AuditEvent:
+    """The audit event of an exported JSONL row (or an evidence bundle's chain row)."""
+    return AuditEvent(
+        event=row["event"],
+        at=datetime.fromisoformat(row["at"]),
+        request_id=row["request_id"],
+        thread_id=row["thread_id"],
+        actor=row["actor"],
+        data=row["data"],
+        seq=row["seq"],
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+        stream=row.get("stream"),
+        stream_seq=row.get("stream_seq"),
+        mac=row.get("mac"),
+        key_id=row.get("key_id"),
+    )
 
-    Detects an edited, deleted, inserted or reordered row without database access. An
-    export made with ``after_seq`` or ``request_id`` is a partial chain: each row's own
-    hash is still checked, and gaps are reported.
+
+def verify_jsonl(
+    lines: Iterable[str],
+    *,
+    keys: KeyProvider | None = None,
+    anchor: Mapping[str, Any] | None = None,
+) -> AuditReport:
+    """Recompute the hash chains of a JSONL export (all rows, in ``seq`` order).
+
+    Detects an edited, deleted, inserted or reordered row without database access; with
+    ``keys`` (the audit key) also rows re-hashed without it, and with ``anchor`` rows
+    deleted after the anchor. An export made with ``after_seq`` or ``request_id`` is a
+    partial chain: each row's own hash is still checked, and gaps are reported.
     """
     problems: list[str] = []
-    prev: str | None = None
-    expected_seq: int | None = None
-    count = 0
-    head = ""
+    anchor_heads: dict[int, StreamHead] = {}
+    if anchor is not None:
+        anchor_heads, problems = check_anchor(anchor, keys=keys)
+    verifier = ChainVerifier(keys, anchor=anchor_heads)
+    trailer: dict[str, Any] | None = None
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             row = json.loads(line)
-            ev = AuditEvent(
-                event=row["event"],
-                at=datetime.fromisoformat(row["at"]),
-                request_id=row["request_id"],
-                thread_id=row["thread_id"],
-                actor=row["actor"],
-                data=row["data"],
-                seq=row["seq"],
-                prev_hash=row["prev_hash"],
-                hash=row["hash"],
-            )
+            if isinstance(row, dict) and row.get("kind") == ANCHOR_KIND:
+                trailer = row
+                continue
+            ev = event_from_row(row)
         except (ValueError, KeyError, TypeError) as exc:
             problems.append(f"line {lineno}: not an audit export row ({exc})")
             continue
-        count += 1
-        if expected_seq is not None and ev.seq != expected_seq:
-            problems.append(f"seq {expected_seq} missing before seq {ev.seq} (row removed?)")
-        expected_seq = (ev.seq or 0) + 1
-        if prev is not None and ev.prev_hash != prev:
-            problems.append(f"seq {ev.seq}: prev_hash does not match the previous row")
-        if prev is None and ev.seq == 1 and ev.prev_hash != "":
-            problems.append("seq 1: the first row must have an empty prev_hash")
-        if audit_hash(ev.prev_hash, ev) != ev.hash:
-            problems.append(f"seq {ev.seq}: hash mismatch (row edited)")
-        prev = ev.hash
-        head = ev.hash
-    return AuditReport(ok=not problems, events=count, problems=problems, head=head)
+        verifier.feed(ev)
+    problems += verifier.finish(None)
+    if trailer is not None:  # the heads the export ended with: every stream must reach them
+        ends, bad = check_anchor(trailer, keys=keys)
+        problems += [p.replace("anchor:", "export trailer:") for p in bad]
+        for s, h in sorted(ends.items()):
+            got = verifier.state.get(s)
+            if got is None or got[0] != h.n or got[1] != h.hash:
+                last = 0 if got is None else got[0]
+                problems.append(
+                    f"stream {s}: the export ends it at #{h.n} (seq {h.seq}) but the file's "
+                    f"last row of it is #{last}: rows missing (deleted from the file?)"
+                )
+    return AuditReport(
+        ok=not problems,
+        events=verifier.events,
+        problems=problems,
+        head=verifier.head,
+        keyed=keys is not None,
+    )

@@ -5,17 +5,20 @@ placeholder), the audit staging step and the fnmatch-glob to SQL regex translati
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import fields, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol, TypeVar
 
 from ..errors import AlreadyDecided, ConfigurationError
+from .keys import mac_hex
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
 
 __all__ = [
     "AUDIT_COLUMNS",
     "AUDIT_FIELDS",
+    "AUDIT_STREAMS",
     "EXEC_FIELDS",
     "EXEC_TIME_FIELDS",
     "JSON_FIELDS",
@@ -33,6 +36,7 @@ __all__ = [
     "insert_sql",
     "native_row",
     "stage_audit",
+    "stream_of",
     "text_dt",
     "text_row",
     "text_ts",
@@ -60,8 +64,15 @@ AUDIT_FIELDS: tuple[str, ...] = (
     "data",
     "prev_hash",
     "hash",
+    "stream",
+    "stream_seq",
+    "mac",
+    "key_id",
 )
 """The audit columns in the order the SQL backends insert them."""
+
+AUDIT_STREAMS = 16
+"""How many per-stream chains new audit rows spread over (by thread id)."""
 AUDIT_COLUMNS = ", ".join(AUDIT_FIELDS)
 
 
@@ -203,7 +214,18 @@ def audit_row(event: AuditEvent, at: Any) -> tuple[Any, ...]:
         dumps(event.data),
         event.prev_hash,
         event.hash,
+        event.stream,
+        event.stream_seq,
+        event.mac,
+        event.key_id,
     )
+
+
+def stream_of(event: AuditEvent, streams: int = AUDIT_STREAMS) -> int:
+    """The stream an event is appended to: by thread (else request) id, so one request's
+    events stay in one chain; events of neither go to stream 0."""
+    key = event.thread_id or event.request_id
+    return 0 if not key else zlib.crc32(key.encode()) % streams
 
 
 def audit_query(
@@ -222,12 +244,33 @@ def audit_query(
     return sql, params
 
 
-def stage_audit(event: AuditEvent, *, seq: int, prev_hash: str) -> AuditEvent:
-    """``event`` as appended after ``prev_hash``: ``at`` in UTC (so the hash survives the
-    round trip through the database), ``seq``, ``prev_hash`` and ``hash`` filled in."""
-    staged = replace(event, at=utc(event.at, "audit event 'at'"), seq=seq, prev_hash=prev_hash)
-    staged = replace(staged, hash="")
-    return replace(staged, hash=audit_hash(prev_hash, staged))
+def stage_audit(
+    event: AuditEvent,
+    *,
+    seq: int | None,
+    prev_hash: str,
+    stream: int,
+    stream_seq: int,
+    key: tuple[str, bytes] | None = None,
+) -> AuditEvent:
+    """``event`` as appended as row ``stream_seq`` of ``stream`` after ``prev_hash``: ``at``
+    in UTC (so the hash survives the round trip through the database), the chain fields
+    filled in and, with ``key`` (``(key_id, bytes)``), the keyed ``mac``."""
+    staged = replace(
+        event,
+        at=utc(event.at, "audit event 'at'"),
+        seq=seq,
+        prev_hash=prev_hash,
+        stream=stream,
+        stream_seq=stream_seq,
+        hash="",
+        mac=None,
+        key_id=None,
+    )
+    h = audit_hash(prev_hash, staged)
+    if key is None:
+        return replace(staged, hash=h)
+    return replace(staged, hash=h, mac=mac_hex(key[1], h), key_id=key[0])
 
 
 # -- fnmatch globs as PostgreSQL regular expressions ---------------------------------

@@ -29,13 +29,16 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
-from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
+from ..errors import AuditError
+from .chain import AuditHeads, ChainVerifier, StreamHead, check_anchor, make_anchor
+from .keys import KeyProvider, StaticKey, audit_key_from_env
+from .records import ApprovalRecord, AuditEvent, ExecutionRecord
 from .review_records import (
     BudgetWindow,
     OutboxEntry,
@@ -65,12 +68,20 @@ class RequestFilter:
 
 @dataclass(frozen=True)
 class AuditReport:
-    """The result of :meth:`ApprovalStore.verify_audit`."""
+    """The result of :meth:`ApprovalStore.verify_audit`.
+
+    ``keyed``: rows were checked against the audit key (re-hashing is detected);
+    ``notes``: what this verification could not detect; ``checkpoint``: the verified
+    heads, to pass back as ``since=`` (or save with ``hitl audit verify --checkpoint``)
+    so the next verification reads only what is new."""
 
     ok: bool
     events: int
     problems: list[str] = field(default_factory=list)
     head: str = ""
+    keyed: bool = False
+    notes: list[str] = field(default_factory=list)
+    checkpoint: dict[str, Any] | None = None
 
 
 class ApprovalStore(ABC):
@@ -178,23 +189,122 @@ class ApprovalStore(ABC):
     ) -> list[AuditEvent]:
         """Audit rows in chain order (``seq`` ascending)."""
 
-    def verify_audit(self) -> AuditReport:
-        """Recompute the chain; any edited, deleted or reordered row is reported."""
+    # -- audit key and heads ---------------------------------------------------------
+    _audit_keys: KeyProvider | None = None
+    _audit_keys_loaded = False
+
+    def set_audit_key(self, keys: KeyProvider | bytes | str | None) -> None:
+        """Key new audit rows with ``keys`` (a :class:`KeyProvider`, or the key itself);
+        ``None`` turns keying off. By default the key comes from ``HITL_AUDIT_KEY`` /
+        ``HITL_AUDIT_KEY_FILE``."""
+        if isinstance(keys, (bytes, str)):
+            keys = StaticKey(keys)
+        self._audit_keys = keys
+        self._audit_keys_loaded = True
+
+    def audit_key(self) -> KeyProvider | None:
+        """The audit key provider in use (loaded from the environment on first use)."""
+        if not self._audit_keys_loaded:
+            self._audit_keys = audit_key_from_env()
+            self._audit_keys_loaded = True
+        return self._audit_keys
+
+    def _current_key(self) -> tuple[str, bytes] | None:
+        keys = self.audit_key()
+        return None if keys is None else keys.current()
+
+    def audit_heads(self) -> AuditHeads:
+        """The recorded head of every audit stream and the counter's last ``seq``."""
+        raise NotImplementedError(f"{type(self).__name__} does not keep audit stream heads")
+
+    def verify_audit(
+        self,
+        *,
+        keys: KeyProvider | None = None,
+        anchor: Mapping[str, Any] | None = None,
+        since: Mapping[str, Any] | None = None,
+        page: int = 5000,
+    ) -> AuditReport:
+        """Recompute every stream's chain in pages (flat memory) and compare its end with
+        the recorded heads; any edited, deleted, reordered or truncated row is reported.
+
+        ``keys``: the audit key (default: the store's); with one, every row's MAC is
+        checked, so recomputing hashes without the key is detected. ``anchor``: a
+        trusted anchor (``hitl audit anchor``); rows it covers must still be there,
+        unchanged (detects truncation and wholesale deletion even when the heads were
+        rewritten). ``since``: a checkpoint from an earlier report (``report.checkpoint``)
+        to verify only rows appended after it."""
+        keys = keys if keys is not None else self.audit_key()
+        notes: list[str] = []
+        anchor_heads: dict[int, StreamHead] = {}
         problems: list[str] = []
-        prev = ""
-        count = 0
-        expected_seq: int | None = None
-        for ev in self.list_audit():
-            count += 1
-            if expected_seq is not None and ev.seq != expected_seq:
-                problems.append(f"seq {expected_seq} missing before seq {ev.seq} (row deleted?)")
-            expected_seq = (ev.seq or 0) + 1
-            if ev.prev_hash != prev:
-                problems.append(f"seq {ev.seq}: prev_hash does not match the previous row")
-            if audit_hash(ev.prev_hash, ev) != ev.hash:
-                problems.append(f"seq {ev.seq}: hash mismatch (row edited)")
-            prev = ev.hash
-        return AuditReport(ok=not problems, events=count, problems=problems, head=prev)
+        if anchor is not None:
+            anchor_heads, problems = check_anchor(anchor, keys=keys)
+        start: dict[int, StreamHead] = {}
+        if since is not None:
+            start, bad = check_anchor(since, keys=keys)
+            if bad:
+                raise AuditError(
+                    "the checkpoint is not trustworthy (" + "; ".join(bad) + "); verify from "
+                    "the beginning (without since=/--checkpoint)"
+                )
+        heads = self.audit_heads()
+        verifier = ChainVerifier(keys, start=start, limit=heads.streams, anchor=anchor_heads)
+        after = min((h.seq for h in start.values()), default=0) if start else 0
+        while True:
+            rows = self.list_audit(after_seq=after, limit=page)
+            for ev in rows:
+                verifier.feed(ev)
+                after = ev.seq or after
+            if len(rows) < page:
+                break
+        problems += verifier.finish(heads.streams)
+        if verifier.events == 0 and not start and not heads.streams:
+            if heads.last_seq > 0:
+                problems.append(
+                    f"the audit counter handed out {heads.last_seq} seq numbers but no rows "
+                    "or heads remain: the audit trail was deleted"
+                )
+            n = self.count_requests(RequestFilter(status=None))
+            if n:
+                problems.append(
+                    f"the store holds {n} requests but no audit events: the audit trail was deleted"
+                )
+        if keys is None:
+            notes.append(
+                "unkeyed: no audit key is configured, so re-hashing (editing rows and "
+                "recomputing every hash) is not detected; set HITL_AUDIT_KEY"
+            )
+        elif verifier.unkeyed:
+            notes.append(f"{verifier.unkeyed} rows are not keyed")
+        if verifier.legacy:
+            notes.append(
+                f"{verifier.legacy} rows predate per-stream keyed chains (checked as one "
+                "unkeyed chain)"
+            )
+        if anchor is None:
+            notes.append(
+                "no anchor given: deleting the newest rows together with their head rows "
+                "is detected only against an anchor (hitl audit verify --anchor FILE)"
+            )
+        merged = {**start, **verifier.checkpoint_heads()}
+        checkpoint = None
+        if not problems:
+            checkpoint = make_anchor(
+                AuditHeads(merged, heads.last_seq),
+                at=datetime.now(timezone.utc),
+                keys=keys,
+                note="verified checkpoint",
+            )
+        return AuditReport(
+            ok=not problems,
+            events=verifier.events,
+            problems=problems,
+            head=verifier.head,
+            keyed=keys is not None,
+            notes=notes,
+            checkpoint=checkpoint,
+        )
 
     # -- review sampling -------------------------------------------------------------
     @abstractmethod

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import fnmatch
+import itertools
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
@@ -10,10 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import RequestNotFound
-from ._common import already_decided, check_changes, expected_statuses
+from ._common import already_decided, check_changes, expected_statuses, stage_audit, stream_of
 from ._review_memory import MemoryReviewMixin
 from .base import ApprovalStore, RequestFilter
-from .records import ApprovalRecord, AuditEvent, ExecutionRecord, audit_hash
+from .chain import AuditHeads, StreamHead
+from .records import ApprovalRecord, AuditEvent, ExecutionRecord
 
 __all__ = ["MemoryStore", "matches_filter"]
 
@@ -47,6 +50,8 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
         self._requests: dict[str, ApprovalRecord] = {}
         self._executions: dict[str, ExecutionRecord] = {}
         self._audit: list[AuditEvent] = []
+        self._audit_heads: dict[int, StreamHead] = {}
+        self._audit_seq = 0  # the never-reused counter
         self._init_review()
 
     def put_request(
@@ -158,12 +163,26 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
             return True
 
     def _append(self, event: AuditEvent) -> AuditEvent:
-        prev = self._audit[-1].hash if self._audit else ""
-        seq = len(self._audit) + 1
-        staged = replace(event, seq=seq, prev_hash=prev, hash="")
-        final = replace(staged, hash=audit_hash(prev, staged))
+        stream = stream_of(event)
+        head = self._audit_heads.get(stream)
+        n, prev = (0, "") if head is None else (head.n, head.hash)
+        seq = self._audit_seq + 1
+        final = stage_audit(
+            event,
+            seq=seq,
+            prev_hash=prev,
+            stream=stream,
+            stream_seq=n + 1,
+            key=self._current_key(),
+        )
         self._audit.append(final)
+        self._audit_seq = seq
+        self._audit_heads[stream] = StreamHead(stream, n + 1, final.hash, seq)
         return final
+
+    def audit_heads(self) -> AuditHeads:
+        with self._lock:
+            return AuditHeads(dict(self._audit_heads), self._audit_seq)
 
     def append_audit(self, event: AuditEvent) -> AuditEvent:
         with self._lock:
@@ -173,15 +192,17 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
         self, *, after_seq: int = 0, limit: int | None = None, request_id: str | None = None
     ) -> list[AuditEvent]:
         with self._lock:
-            rows = [
-                e
-                for e in self._audit
-                if (e.seq or 0) > after_seq and (request_id is None or e.request_id == request_id)
-            ]
-        return rows if limit is None else rows[:limit]
+            start = bisect.bisect_right(self._audit, after_seq, key=lambda e: e.seq or 0)
+            rows: list[AuditEvent] = []
+            for e in itertools.islice(self._audit, start, None):
+                if request_id is None or e.request_id == request_id:
+                    rows.append(e)
+                    if limit is not None and len(rows) >= limit:
+                        break
+        return rows
 
     # test hook: lets the tamper tests edit a row the way an attacker with DB access would
     def _tamper(self, seq: int, **changes: Any) -> None:
         with self._lock:
-            idx = seq - 1
+            idx = next(i for i, e in enumerate(self._audit) if e.seq == seq)
             self._audit[idx] = replace(self._audit[idx], **changes)

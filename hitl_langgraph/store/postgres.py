@@ -3,8 +3,8 @@
 Tables are prefixed ``hitl_`` and created in the connection's current schema (set
 ``options=-csearch_path=<schema>`` in the URL to use another one). Compare-and-set is a
 conditional ``UPDATE``, claims are ``INSERT ... ON CONFLICT DO NOTHING``, and audit appends
-are serialised with a transaction-scoped advisory lock, in the same transaction as the
-row change they describe.
+lock only their stream's head row (per-stream chains, see ``AuditEvent``), in the same
+transaction as the row change they describe.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -34,10 +35,12 @@ from ._common import (
     insert_sql,
     native_row,
     stage_audit,
+    stream_of,
     utc,
     where_sql,
 )
 from .base import ApprovalStore, RequestFilter
+from .chain import AuditHeads, StreamHead
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord
 
 try:
@@ -53,7 +56,6 @@ from ._review_postgres import PostgresReviewMixin
 __all__ = ["MIGRATIONS", "PostgresStore"]
 
 _SETUP_LOCK = 0x68_69_74_6C_00_01  # "hitl" + 1: serialises concurrent setup() calls
-_AUDIT_LOCK = 0x68_69_74_6C_00_02  # "hitl" + 2: serialises audit appends
 
 MIGRATIONS: list[str] = [
     # version 1: requests, execution journal, audit trail. request_id uses the "C"
@@ -138,10 +140,33 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX hitl_outbox_status ON hitl_outbox (status, created_at, entry_id);
     """,
+    # version 3: per-stream keyed audit chains. Appends lock only their stream's head row
+    # (no global lock, no SELECT ... ORDER BY seq DESC); seq comes from a sequence and is
+    # never reused. Rows written before are kept as the legacy stream -1.
+    """
+    ALTER TABLE hitl_audit ADD COLUMN stream integer, ADD COLUMN stream_seq bigint,
+        ADD COLUMN mac text, ADD COLUMN key_id text;
+    UPDATE hitl_audit SET stream = -1, stream_seq = seq;
+    CREATE TABLE hitl_audit_heads (
+        stream integer PRIMARY KEY, n bigint NOT NULL, hash text NOT NULL, seq bigint NOT NULL
+    );
+    INSERT INTO hitl_audit_heads (stream, n, hash, seq)
+        SELECT -1, seq, hash, seq FROM hitl_audit ORDER BY seq DESC LIMIT 1;
+    CREATE SEQUENCE hitl_audit_seq;
+    SELECT setval('hitl_audit_seq', COALESCE((SELECT MAX(seq) FROM hitl_audit), 0) + 1, false);
+    """,
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
 
 _INSERT = insert_sql("hitl_requests", REQUEST_FIELDS, "request_id", "%s") + " RETURNING request_id"
+_HEAD_LOCK = "SELECT n, hash FROM hitl_audit_heads WHERE stream = %s FOR UPDATE"
+_AUDIT_APPEND = (
+    f"WITH ins AS (INSERT INTO hitl_audit ({AUDIT_COLUMNS}) "
+    "VALUES (nextval('hitl_audit_seq'), %s, %s, %s, %s, %s, %s::json, %s, %s, %s, %s, %s, %s) "
+    "RETURNING seq) "
+    "UPDATE hitl_audit_heads SET n = %s, hash = %s, seq = (SELECT seq FROM ins) "
+    "WHERE stream = %s RETURNING seq"
+)
 
 
 def _redact(conninfo: str) -> str:
@@ -428,19 +453,53 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
 
     # -- audit ------------------------------------------------------------------------
     def _append(self, cur: psycopg.Cursor[dict[str, Any]], event: AuditEvent) -> AuditEvent:
-        """Append inside the caller's transaction; the advisory lock (held until it
-        commits) makes concurrent appenders take turns, so the chain never forks."""
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", (_AUDIT_LOCK,))
-        cur.execute("SELECT seq, hash FROM hitl_audit ORDER BY seq DESC LIMIT 1")
-        last = cur.fetchone()
-        seq, prev = (1, "") if last is None else (int(last["seq"]) + 1, str(last["hash"]))
-        final = stage_audit(event, seq=seq, prev_hash=prev)
-        cur.execute(
-            f"INSERT INTO hitl_audit ({AUDIT_COLUMNS}) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s::json, %s, %s)",
-            audit_row(final, final.at),
+        """Append inside the caller's transaction. Only the stream's head row is locked
+        (``FOR UPDATE``, until commit), so appenders on other streams never wait; the
+        row, its seq (``nextval`` taken under that lock, so a stream's seqs rise with its
+        positions) and the new head go in one statement."""
+        stream = stream_of(event)
+        cur.execute(_HEAD_LOCK, (stream,))
+        head = cur.fetchone()
+        if head is None:  # the stream's first row: create its head, then lock it
+            cur.execute(
+                "INSERT INTO hitl_audit_heads (stream, n, hash, seq) VALUES (%s, 0, '', 0) "
+                "ON CONFLICT (stream) DO NOTHING",
+                (stream,),
+            )
+            cur.execute(_HEAD_LOCK, (stream,))
+            head = cur.fetchone()
+        if head is None:  # pragma: no cover - the head was just inserted
+            raise StoreError(f"audit stream {stream} has no head row")
+        n, prev = int(head["n"]), str(head["hash"])
+        final = stage_audit(
+            event,
+            seq=None,
+            prev_hash=prev,
+            stream=stream,
+            stream_seq=n + 1,
+            key=self._current_key(),
         )
-        return final
+        cur.execute(_AUDIT_APPEND, [*audit_row(final, final.at)[1:], n + 1, final.hash, stream])
+        row = cur.fetchone()
+        return replace(final, seq=None if row is None else int(row["seq"]))
+
+    def audit_heads(self) -> AuditHeads:
+        with self._tx("read the audit heads") as cur:
+            cur.execute("SELECT stream, n, hash, seq FROM hitl_audit_heads")
+            rows = cur.fetchall()
+            cur.execute("SELECT last_value, is_called FROM hitl_audit_seq")
+            last = cur.fetchone()
+        last_seq = 0 if last is None else int(last["last_value"]) - (0 if last["is_called"] else 1)
+        return AuditHeads(
+            {
+                int(r["stream"]): StreamHead(
+                    int(r["stream"]), int(r["n"]), r["hash"], int(r["seq"])
+                )
+                for r in rows
+                if int(r["n"]) > 0
+            },
+            last_seq,
+        )
 
     def append_audit(self, event: AuditEvent) -> AuditEvent:
         with self._tx("append to the audit trail") as cur:

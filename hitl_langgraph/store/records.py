@@ -12,12 +12,16 @@ from ..policy.action import canonical_json
 
 __all__ = [
     "FINAL_STATUSES",
+    "LEGACY_STREAM",
     "ApprovalRecord",
     "AuditEvent",
     "ExecutionRecord",
     "RequestStatus",
     "audit_hash",
 ]
+
+LEGACY_STREAM = -1
+"""The stream of rows written before per-stream chains (one global chain)."""
 
 RequestStatus = Literal[
     "pending",  # waiting for a human (route approve)
@@ -115,8 +119,17 @@ class ExecutionRecord:
 class AuditEvent:
     """One append-only, hash-chained audit row.
 
+    Rows form per-stream chains (``stream`` is picked from the thread id, so one
+    request's events share a stream and concurrent gates on other threads do not wait
+    for each other). ``stream_seq`` numbers a stream's rows 1, 2, 3...;
     ``hash = sha256(prev_hash + canonical_json(body))`` where body is every field but
-    ``seq`` and ``hash``; the first row's ``prev_hash`` is ``""``.
+    ``seq``, ``prev_hash``, ``hash``, ``mac`` and ``key_id``; a stream's first row has
+    ``prev_hash`` ``""``. With an audit key, ``mac = HMAC-SHA256(key, hash)`` and
+    ``key_id`` names the key, so re-hashing without the key is detected. ``seq`` is a
+    global number from a counter that is never reused (order and paging).
+
+    Rows written before per-stream chains (``stream == -1``) keep the old single-chain
+    body (without ``stream``/``stream_seq``).
     """
 
     event: str
@@ -128,9 +141,13 @@ class AuditEvent:
     seq: int | None = None
     prev_hash: str = ""
     hash: str = ""
+    stream: int | None = None
+    stream_seq: int | None = None
+    mac: str | None = None
+    key_id: str | None = None
 
     def body(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "event": self.event,
             "at": self.at.isoformat(),
             "request_id": self.request_id,
@@ -138,6 +155,10 @@ class AuditEvent:
             "actor": self.actor,
             "data": self.data,
         }
+        if self.stream is not None and self.stream != LEGACY_STREAM:
+            body["stream"] = self.stream
+            body["stream_seq"] = self.stream_seq
+        return body
 
 
 def _short(args: dict[str, Any], limit: int = 60) -> str:

@@ -37,6 +37,7 @@ from ._common import (
     expected_statuses,
     insert_sql,
     stage_audit,
+    stream_of,
     text_row,
     update_sql,
     where_sql,
@@ -44,6 +45,7 @@ from ._common import (
 from ._common import text_ts as _ts
 from ._review_sqlite import SqliteReviewMixin
 from .base import ApprovalStore, RequestFilter
+from .chain import AuditHeads, StreamHead
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord
 
 __all__ = ["MIGRATIONS", "SqliteStore"]
@@ -125,10 +127,32 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX hitl_outbox_status ON hitl_outbox (status, created_at, entry_id);
     """,
+    # version 3: per-stream keyed audit chains (stream heads, a never-reused seq counter);
+    # rows written before are kept as the legacy stream -1 (one global chain)
+    """
+    ALTER TABLE hitl_audit ADD COLUMN stream INTEGER;
+    ALTER TABLE hitl_audit ADD COLUMN stream_seq INTEGER;
+    ALTER TABLE hitl_audit ADD COLUMN mac TEXT;
+    ALTER TABLE hitl_audit ADD COLUMN key_id TEXT;
+    UPDATE hitl_audit SET stream = -1, stream_seq = seq;
+    CREATE TABLE hitl_audit_heads (
+        stream INTEGER PRIMARY KEY, n INTEGER NOT NULL, hash TEXT NOT NULL,
+        seq INTEGER NOT NULL
+    );
+    INSERT INTO hitl_audit_heads (stream, n, hash, seq)
+        SELECT -1, seq, hash, seq FROM hitl_audit ORDER BY seq DESC LIMIT 1;
+    CREATE TABLE hitl_audit_counter (
+        id INTEGER PRIMARY KEY CHECK (id = 1), last_seq INTEGER NOT NULL
+    );
+    INSERT INTO hitl_audit_counter (id, last_seq) SELECT 1, COALESCE(MAX(seq), 0) FROM hitl_audit;
+    """,
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
 
 _INSERT = insert_sql("hitl_requests", REQUEST_FIELDS, "request_id", "?")
+_AUDIT_INSERT = (
+    f"INSERT INTO hitl_audit ({AUDIT_COLUMNS}) VALUES ({', '.join('?' * len(AUDIT_FIELDS))})"
+)
 
 
 def _encode(name: str, value: Any) -> Any:
@@ -461,15 +485,46 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
 
     # -- audit ------------------------------------------------------------------------
     def _append(self, conn: sqlite3.Connection, event: AuditEvent) -> AuditEvent:
-        """Append inside the caller's IMMEDIATE transaction (which holds the write lock)."""
-        last = conn.execute("SELECT seq, hash FROM hitl_audit ORDER BY seq DESC LIMIT 1").fetchone()
-        seq, prev = (1, "") if last is None else (last["seq"] + 1, last["hash"])
-        final = stage_audit(event, seq=seq, prev_hash=prev)
+        """Append inside the caller's IMMEDIATE transaction (which holds the write lock):
+        the next seq from the counter (never reused, even after rows are deleted), the
+        stream's head, the row, the new head."""
+        stream = stream_of(event)
+        head = conn.execute(
+            "SELECT n, hash FROM hitl_audit_heads WHERE stream = ?", (stream,)
+        ).fetchone()
+        n, prev = (0, "") if head is None else (int(head["n"]), str(head["hash"]))
+        seq = int(
+            conn.execute(
+                "UPDATE hitl_audit_counter SET last_seq = last_seq + 1 WHERE id = 1 "
+                "RETURNING last_seq"
+            ).fetchone()[0]
+        )
+        final = stage_audit(
+            event, seq=seq, prev_hash=prev, stream=stream, stream_seq=n + 1, key=self._current_key()
+        )
+        conn.execute(_AUDIT_INSERT, audit_row(final, _ts(final.at, "at")))
         conn.execute(
-            f"INSERT INTO hitl_audit ({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            audit_row(final, _ts(final.at, "at")),
+            "INSERT INTO hitl_audit_heads (stream, n, hash, seq) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (stream) DO UPDATE SET n = excluded.n, hash = excluded.hash, "
+            "seq = excluded.seq",
+            (stream, n + 1, final.hash, seq),
         )
         return final
+
+    def audit_heads(self) -> AuditHeads:
+        rows = self._read(
+            "read the audit heads", "SELECT stream, n, hash, seq FROM hitl_audit_heads"
+        )
+        last = self._read("read the audit counter", "SELECT last_seq FROM hitl_audit_counter")
+        return AuditHeads(
+            {
+                int(r["stream"]): StreamHead(
+                    int(r["stream"]), int(r["n"]), r["hash"], int(r["seq"])
+                )
+                for r in rows
+            },
+            int(last[0][0]) if last else 0,
+        )
 
     def append_audit(self, event: AuditEvent) -> AuditEvent:
         with self._write("append to the audit trail") as conn:
