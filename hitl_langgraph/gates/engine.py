@@ -67,6 +67,11 @@ from .decisions import (
 )
 from .events import GateEvent, GateObserver, notify_observers
 from .payload import GateItem, build_request
+from .signatures import (
+    SIGNED_STATUSES,
+    check_signed,
+    decision_verifier_of,
+)
 
 __all__ = ["Clock", "GateEngine", "Resolution", "utc_now"]
 
@@ -412,7 +417,10 @@ class GateEngine:
         ctx.seen[it.request_id] = stored
         if stored is not None and stored.status == "pending":
             self._check_bound(it, stored, d)
-        needs_record = self.require_recorded_decisions or it.assessment.quorum > 1
+        verifier = decision_verifier_of(self)
+        needs_record = (
+            self.require_recorded_decisions or it.assessment.quorum > 1 or verifier is not None
+        )
         if needs_record and (stored is None or stored.status == "pending"):
             raise NotAuthorized(
                 f"request {it.request_id} ({it.tool}) needs a decision recorded through the "
@@ -421,6 +429,8 @@ class GateEngine:
                 + "); use Inbox.approve/reject/edit/respond instead of a raw Command(resume=...)",
                 request_id=it.request_id,
             )
+        if verifier is not None and stored is not None and stored.status in SIGNED_STATUSES:
+            check_signed(verifier, it.request_id, (it.digest, it.assessment.action.digest), stored)
         if stored is not None and stored.status != "pending":
             recorded = stored.decision or {}
             same_edit = recorded.get("edited_action") == (

@@ -26,6 +26,7 @@ from . import quorum
 from ._base import DECISION_ADAPTER, STATUS_OF, Committed, InboxBase, Prepared
 from ._graph import find_interrupt, gate_policy, gate_tools, hitl_interrupts, not_pending
 from .authority import Reviewer, check_authority, check_edit_target, same_person
+from .signing import decision_signature, with_signature
 
 __all__ = ["DecideMixin", "check_integrity", "check_pending_action"]
 
@@ -303,6 +304,9 @@ class DecideMixin(InboxBase):
             data["approvals"] = approvals
         if event == "decided":
             data["resumer"] = self.worker_id if self.graph is not None else None
+            signature = decision_signature(self, prep)
+            if signature is not None:
+                data["signature"] = signature
         return AuditEvent(
             event=event,
             at=prep.at,
@@ -335,7 +339,7 @@ class DecideMixin(InboxBase):
                 decided_at=prep.at,
                 updated_at=prep.at,
                 approvals=approvals,
-                metadata=self._marked(rec.metadata, prep.at),
+                metadata=with_signature(self, prep, self._marked(rec.metadata, prep.at)),
                 audit=self._decided_audit(prep, "decided"),
             )
         except AlreadyDecided as exc:
@@ -443,7 +447,7 @@ class DecideMixin(InboxBase):
                 decided_at=prep.at,
                 updated_at=prep.at,
                 approvals=approvals,
-                metadata=self._marked(prep.record.metadata, prep.at),
+                metadata=with_signature(self, prep, self._marked(prep.record.metadata, prep.at)),
                 audit=self._decided_audit(prep, "decided", approvals=approvals),
             )
         except AlreadyDecided:
