@@ -7,7 +7,9 @@
     hitl approve req_0123... --as alice --role finance --reason "invoice checked"
     hitl --graph myapp.agent:graph approve req_0123... --as alice --role finance
     hitl sweep --escalate 4h:finance-lead   # escalate, then expire overdue ones (cron)
-    hitl audit verify                 # recompute the hash chain
+    hitl audit verify --anchor anchors.jsonl   # recompute the chains, check an anchor
+    hitl audit anchor --out anchors.jsonl      # publish every stream's head (cron)
+    hitl audit evidence req_0123... -o evidence.json --html evidence.html
     hitl audit export --format csv -o evidence.csv
     hitl review pending               # sampled after-the-fact reviews (hitl_langgraph.review)
     hitl simulate --sweep --sla p95=5m  # sync vs async vs hybrid, staffing (hitl_langgraph.sim)
@@ -35,15 +37,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, TextIO
 
-from ..audit import export as audit_export
 from ..errors import ConfigurationError, DecisionError, HitlError
 from ..inbox import EscalationStep, Inbox, Reviewer
 from ..store.base import ApprovalStore
 from ..store.url import open_store
 from . import render
+from .audit_cmds import add_audit_parsers, run_audit
 
 __all__ = [
     "EXIT_ERROR",
@@ -177,17 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--thread", dest="threads", action="append", default=[], metavar="ID")
     p.add_argument("--grace", type=float, default=60.0, metavar="SECONDS")
 
-    audit = sub.add_parser("audit", help="verify or export the audit trail")
+    audit = sub.add_parser("audit", help="verify, anchor, export the audit trail; evidence")
     _common(audit, top=False)
     asub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
-    p = asub.add_parser("verify", help="recompute the hash chain (exit 1 if tampered)")
-    _common(p, top=False)
-    p.add_argument("--file", metavar="JSONL", help="verify an exported file instead")
-    p = asub.add_parser("export", help="export as JSONL or CSV")
-    _common(p, top=False)
-    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
-    p.add_argument("-o", "--output", metavar="FILE", help="write here (default: stdout)")
-    p.add_argument("--request", metavar="ID", help="only this request's events")
+    add_audit_parsers(asub, _common)
     _mount_review(sub)
     from ..sim.cli import register as register_simulate
 
@@ -389,32 +383,7 @@ def _reconcile(ctx: _Ctx) -> int:
 
 
 def _audit(ctx: _Ctx) -> int:
-    a = ctx.args
-    if a.audit_command == "verify":
-        if a.file:
-            try:
-                with open(a.file, encoding="utf-8") as fh:
-                    report = audit_export.verify_jsonl(fh)
-            except OSError as exc:
-                raise _Usage(f"cannot read {a.file}: {exc}") from exc
-        else:
-            report = ctx.store().verify_audit()
-        data = {
-            "ok": report.ok,
-            "events": report.events,
-            "problems": report.problems,
-            "head": report.head,
-        }
-        ctx.emit(data, render.audit_report(report))
-        return EXIT_OK if report.ok else EXIT_ERROR
-    if a.output:
-        with Path(a.output).open("w", encoding="utf-8", newline="") as fh:
-            n = audit_export.export_audit(ctx.store(), fh, format=a.format, request_id=a.request)
-        msg = f"exported {n} audit events to {a.output}"
-        ctx.emit({"exported": n, "file": a.output}, msg)
-    else:
-        audit_export.export_audit(ctx.store(), ctx.out, format=a.format, request_id=a.request)
-    return EXIT_OK
+    return run_audit(ctx)
 
 
 _COMMANDS: dict[str, Callable[[_Ctx], int]] = {
