@@ -258,7 +258,8 @@ class ApprovalStore(ABC):
                 after = ev.seq or after
             if len(rows) < page:
                 break
-        problems += verifier.finish(heads.streams)
+        after_heads = self.audit_heads().streams if verifier.tail else None
+        problems += verifier.finish(heads.streams, after_heads)
         if verifier.events == 0 and not start and not heads.streams:
             if heads.last_seq > 0:
                 problems.append(

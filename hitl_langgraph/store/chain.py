@@ -171,6 +171,7 @@ class ChainVerifier:
         self.unkeyed = 0
         self.legacy = 0
         self.head = ""
+        self.tail: dict[int, tuple[int, int]] = {}
 
     def _p(self, text: str) -> None:
         if len(self.problems) < 1000:
@@ -185,14 +186,17 @@ class ChainVerifier:
         if self.limit is not None:
             lim = self.limit.get(stream)
             if lim is None or n > lim.n:
-                self.skipped += 1  # appended while verifying (or a stream without a head)
-                if lim is None and n <= 1:
-                    return
-                if lim is None:
-                    self._p(
-                        f"seq {ev.seq} (stream {stream} #{n}): its stream has no head row "
-                        "(the head was deleted)"
-                    )
+                # beyond the heads read before the rows: an append made while verifying,
+                # or a row added outside the store. Check the row itself now and its
+                # position against the heads read afterwards (finish(heads_after=...)).
+                self.skipped += 1
+                where = f"seq {ev.seq}"
+                if audit_hash(ev.prev_hash, ev) != ev.hash:
+                    self._p(f"{where}: hash mismatch (row edited)")
+                self._check_mac(ev, where, stream)
+                top = self.tail.get(stream)
+                if top is None or n > top[0]:
+                    self.tail[stream] = (n, int(ev.seq or 0))
                 return
         if stream in self.start and n <= self.start[stream].n:
             return  # verified before the checkpoint
@@ -248,8 +252,20 @@ class ChainVerifier:
         elif not hmac.compare_digest(mac_hex(key, ev.hash), ev.mac):
             self._p(f"{where}: MAC mismatch (row re-hashed without the audit key, or wrong key)")
 
-    def finish(self, heads: Mapping[int, StreamHead] | None) -> list[str]:
-        """Compare the chain's ends with the recorded ``heads`` and the anchor."""
+    def finish(
+        self,
+        heads: Mapping[int, StreamHead] | None,
+        heads_after: Mapping[int, StreamHead] | None = None,
+    ) -> list[str]:
+        """Compare the chain's ends with the recorded ``heads`` and the anchor; rows past
+        ``heads`` (the ``limit``) must be covered by ``heads_after``, read after them."""
+        for s, (n, seq) in sorted(self.tail.items()):
+            h2 = (heads_after or {}).get(s)
+            if h2 is None or n > h2.n:
+                self._p(
+                    f"seq {seq} (stream {s} #{n}): beyond the stream's recorded head "
+                    f"#{0 if h2 is None else h2.n} (a row added outside the store?)"
+                )
         if heads is not None:
             for s, h in sorted(heads.items()):
                 got = self.state.get(s)
