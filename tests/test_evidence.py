@@ -550,3 +550,43 @@ def test_concurrent_appends_on_many_streams_keep_every_chain_valid(
     seqs = [e.seq for e in store.list_audit()]
     assert len(set(seqs)) == 150
     store.close()
+
+
+def test_a_store_from_before_per_stream_chains_upgrades_and_still_verifies(
+    tmp_path: Path,
+) -> None:
+    """Rows written by the old single global chain become the legacy stream -1."""
+    from hitl_langgraph.store.sqlite import MIGRATIONS, _statements
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE hitl_migrations (version INTEGER PRIMARY KEY, applied_at TEXT)")
+    for v in (1, 2):
+        for stmt in _statements(MIGRATIONS[v - 1]):
+            conn.execute(stmt)
+        conn.execute("INSERT INTO hitl_migrations VALUES (?, 'then')", (v,))
+    prev = ""
+    for seq in (1, 2, 3):  # the old format: one chain, body without stream fields
+        ev = AuditEvent("note", at=_now(), data={"i": seq}, seq=seq, prev_hash=prev)
+        h = audit_hash(prev, ev)
+        conn.execute(
+            "INSERT INTO hitl_audit (seq, event, at, request_id, thread_id, actor, data, "
+            "prev_hash, hash) VALUES (?, 'note', ?, NULL, NULL, NULL, ?, ?, ?)",
+            (seq, ev.at.isoformat(timespec="microseconds"), json.dumps(ev.data), prev, h),
+        )
+        prev = h
+    conn.commit()
+    conn.close()
+    store = open_store(f"sqlite:///{path}")  # runs the migration
+    store.set_audit_key(KEY)
+    new = store.append_audit(AuditEvent("note", at=_now(), thread_id="t1"))
+    assert new.seq == 4 and new.stream != -1 and new.mac
+    report = store.verify_audit()
+    assert report.ok, report.problems
+    assert any("predate per-stream keyed chains" in n for n in report.notes)
+    raw = Raw(store)
+    raw.run("UPDATE hitl_audit SET data = '{\"i\": 9}' WHERE seq = 2")
+    assert "seq 2: hash mismatch (row edited)" in problems_of(store)
+    raw.run("DELETE FROM hitl_audit WHERE seq = 3")  # the legacy chain's last row
+    assert any("stream -1" in p and "truncated" in p for p in problems_of(store))
+    store.close()
