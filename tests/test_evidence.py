@@ -590,3 +590,26 @@ def test_a_store_from_before_per_stream_chains_upgrades_and_still_verifies(
     raw.run("DELETE FROM hitl_audit WHERE seq = 3")  # the legacy chain's last row
     assert any("stream -1" in p and "truncated" in p for p in problems_of(store))
     store.close()
+
+
+def test_signed_edit_and_quorum_decisions_run_with_verification_on(db: Any, signer: Any) -> None:
+    from inbox_graphs import inbox_policy
+
+    store, _ = db
+    ledger = MemLedger()
+    app = build_app(store, InMemorySaver(), ledger, transfer(9_000))
+    app_engine_verifier(app, signer)
+    inbox = Inbox(store, app)
+    inbox.signer = signer  # type: ignore[attr-defined]
+    _, _, rid = interrupted(app)
+    inbox.edit(rid, reviewer=ALICE, args={"amount": 8_500, "to": "bob"})
+    assert ledger.entries == [("transfer_funds", {"amount": 8_500, "to": "bob"})]
+    q_app = build_app(store, InMemorySaver(), ledger, transfer(), policy=inbox_policy(quorum=2))
+    app_engine_verifier(q_app, signer)
+    q = Inbox(store, q_app)
+    q.signer = signer  # type: ignore[attr-defined]
+    _, _, qid = interrupted(q_app)
+    q.approve(qid, reviewer=ALICE)
+    q.approve(qid, reviewer=BOB)
+    assert ledger.count("transfer_funds") == 2
+    assert store.get_request(qid).metadata["decision_signature"]["reviewer"] == "bob"
