@@ -613,3 +613,50 @@ def test_signed_edit_and_quorum_decisions_run_with_verification_on(db: Any, sign
     q.approve(qid, reviewer=BOB)
     assert ledger.count("transfer_funds") == 2
     assert store.get_request(qid).metadata["decision_signature"]["reviewer"] == "bob"
+
+
+def test_anchor_webhook_receives_the_anchor_and_a_dead_one_is_a_typed_error() -> None:
+    import http.server
+    import threading
+
+    from hitl_langgraph.errors import StoreError
+
+    got: list[dict[str, Any]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    store = open_store("memory://")
+    store.set_audit_key(KEY)
+    store.append_audit(AuditEvent("note", at=_now()))
+    anchor = anchor_now(store)
+    url = f"http://127.0.0.1:{server.server_address[1]}/anchors"
+    assert publish_anchor(anchor, webhook=url) == [url]
+    assert got == [anchor]
+    server.shutdown()
+    server.server_close()
+    with pytest.raises(StoreError, match="could not publish the anchor"):
+        publish_anchor(anchor, webhook=url, timeout=2)
+
+
+def test_period_bundle_covers_the_requests_created_in_it(db: Any, signer: Any) -> None:
+    store, _ = db
+    _, _, _, (a, b, c) = lifecycle(store, signer)
+    recs = [store.get_request(x) for x in (a, b, c)]
+    since = recs[1].created_at
+    until = recs[2].created_at
+    bundle = build_bundle(store, since=since, until=until, signer=signer)
+    assert [s["request_id"] for s in bundle["requests"]] == [b]
+    assert verify_bundle(json.dumps(bundle), DecisionVerifier([signer])).ok
+    everything = build_bundle(store, since=recs[0].created_at, signer=signer)
+    assert {s["request_id"] for s in everything["requests"]} == {a, b, c}
+    report = verify_bundle(json.dumps(everything), DecisionVerifier([signer]))
+    assert report.ok, report.problems

@@ -114,20 +114,24 @@ def check_anchor(
             f"{ANCHOR_KIND!r}); make one with `hitl audit anchor --out FILE`"
         )
     body = _anchor_body(anchor)
+    signed = "signature" in anchor and verifier is not None
+    if signed:
+        why = verifier.verify(anchor["signature"], body)
+        if why is not None:
+            problems.append(f"anchor: signature invalid: {why}")
     if "mac" in anchor:
         key = keys.key(str(anchor.get("key_id"))) if keys is not None else None
         if keys is None:
-            problems.append("anchor: it is HMAC-tagged but no audit key is configured to check it")
+            if not signed:  # a valid signature is enough; otherwise the tag is unchecked
+                problems.append(
+                    "anchor: it is HMAC-tagged but no audit key is configured to check it"
+                )
         elif key is None:
             problems.append(
                 f"anchor: tagged with unknown audit key {anchor.get('key_id')!r} (wrong key?)"
             )
         elif not hmac.compare_digest(hmac.new(key, body, "sha256").hexdigest(), str(anchor["mac"])):
             problems.append("anchor: MAC mismatch (the anchor was edited, or another key)")
-    if "signature" in anchor and verifier is not None:
-        why = verifier.verify(anchor["signature"], body)
-        if why is not None:
-            problems.append(f"anchor: signature invalid: {why}")
     try:
         heads = {
             int(s): StreamHead(int(s), int(h["n"]), str(h["hash"]), int(h.get("seq", 0)))
