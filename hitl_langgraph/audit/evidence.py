@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..policy.action import canonical_json, digest_of
+from ..policy.action import canonical_json, digest_of, request_digest
 from ..store.base import ApprovalStore, RequestFilter
 from ..store.chain import ChainVerifier, StreamHead, check_anchor, make_anchor
 from ..store.keys import DecisionVerifier, KeyProvider, Signer, decision_payload, sign_payload
@@ -335,9 +335,9 @@ def verify_bundle(
         shown = sec.get("shown") or {}
         proposed = sec.get("proposed") or {}
         if shown:
-            if digest_of(str(shown.get("tool")), dict(shown.get("args") or {})) != shown.get(
-                "digest"
-            ):
+            tool, args = str(shown.get("tool")), dict(shown.get("args") or {})
+            accepted = (request_digest(str(rid), tool, args), digest_of(tool, args))
+            if shown.get("digest") not in accepted:
                 problems.append(f"request {rid}: the args shown do not match their digest")
             if (proposed.get("args"), proposed.get("digest")) != (
                 shown.get("args"),
