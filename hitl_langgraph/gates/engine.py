@@ -50,8 +50,10 @@ from ..errors import (
 from ..policy.action import Action, canonical_json
 from ..policy.risk import Assessment, RiskContext, RiskPolicy
 from ..policy.text import escape_text, unsafe_text
+from ..store.aio import AsyncStore
 from ..store.base import ApprovalStore
 from ..store.records import ApprovalRecord, AuditEvent
+from ._complete import run_to_completion
 from .decisions import (
     DECISION_ADAPTER,
     DECISION_FIELDS,
@@ -259,12 +261,16 @@ class GateEngine:
         run_early: Callable[[list[Resolution]], Awaitable[None]] | None = None,
         describe: Callable[[Mapping[str, Any]], str | None] | None = None,
     ) -> list[Resolution]:
-        """Async twin of :meth:`resolve` (``run_early`` is awaited)."""
-        plan = self._start(
-            tool_calls, node, state, config, kind, tool_names, arg_validator, describe
+        """Async twin of :meth:`resolve` (``run_early`` is awaited).
+
+        The synchronous parts (policy, store writes, ``interrupt()`` and its validation,
+        observers) run on the store's worker threads (``AsyncStore``), never on the loop."""
+        off = AsyncStore.of(self.store).run
+        plan = await off(
+            self._start, tool_calls, node, state, config, kind, tool_names, arg_validator, describe
         )
         while plan.pending:
-            decided = self._round(plan)
+            decided = await off(self._round, plan)
             if plan.pending and run_early is not None and decided:
                 await run_early(decided)
         return plan.results()
@@ -884,20 +890,27 @@ class GateEngine:
     async def arun_once(
         self, res: Resolution, execute: Callable[[], Awaitable[T]], *, config: Mapping[str, Any]
     ) -> T:
-        """Async twin of :meth:`run_once`."""
+        """Async twin of :meth:`run_once`; store calls run off the event loop.
+
+        A journaled action runs to completion even if the awaiting task is cancelled
+        (the Agent Server cancels runs for ``multitask_strategy`` interrupt/rollback):
+        the claim is held until its outcome is recorded, so a second run waits for that
+        outcome instead of starting the action again."""
         ctx = _RunCtx.of(config)
-        if self._begin(res, ctx):
-            try:
-                result = await execute()
-            except BaseException:
-                if res.journal:
-                    self.store.release_execution(res.request_id)
-                raise
-            self._finish(res, ctx, result)
+        off = AsyncStore.of(self.store).run
+        if await off(self._begin, res, ctx):
+            if res.journal:
+                return await run_to_completion(
+                    execute,
+                    on_result=lambda result: off(self._finish, res, ctx, result),
+                    on_error=lambda: off(self.store.release_execution, res.request_id),
+                )
+            result = await execute()
+            await off(self._finish, res, ctx, result)
             return result
         deadline = time.monotonic() + self.execution_wait
         while True:
-            found, value = self._recorded(res)
+            found, value = await off(self._recorded, res)
             if found:
                 return value  # type: ignore[no-any-return]
             if time.monotonic() >= deadline:

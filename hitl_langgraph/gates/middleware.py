@@ -41,6 +41,7 @@ from ..clock import Clock, utc_now
 from ..errors import ConfigurationError, missing_dependency
 from ..policy.action import Action
 from ..policy.risk import DECISION_TYPES, Assessment, RiskContext, RiskPolicy, Rule
+from ..store.aio import AsyncStore
 from ..store.base import ApprovalStore
 from .engine import GateEngine, Resolution
 from .events import GateObserver
@@ -412,7 +413,8 @@ class HITLMiddleware(AgentMiddleware[Any, Any, Any]):
         return update
 
     async def aafter_model(self, state: Any, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        return self.after_model(state, runtime)
+        # the policy, store and interrupt() run on the store's threads, off the loop
+        return await AsyncStore.of(self.engine.store).run(self.after_model, state, runtime)
 
     def _planned(self, request: ToolCallRequest) -> Resolution | None:
         """The resolution ``after_model`` recorded for this exact call, if any."""
@@ -543,7 +545,8 @@ class HITLMiddleware(AgentMiddleware[Any, Any, Any]):
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
-        res, msg = self._prepare(request)
+        # the policy, store and interrupt() run on the store's threads, off the loop
+        res, msg = await AsyncStore.of(self.engine.store).run(self._prepare, request)
         if msg is not None:
             return msg
         req = self._edited_request(request, res)

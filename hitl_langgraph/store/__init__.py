@@ -8,12 +8,17 @@ Layer 2: may import ``policy`` (actions) and the foundation (``errors``, ``clock
 * ``sqlite:///relative/path.db`` or ``sqlite:////absolute/path.db`` — stdlib sqlite3, WAL
 * ``postgresql://user@host:5432/db`` — psycopg 3 (``pip install "hitl-langgraph[postgres]"``)
 
+``AsyncStore.of(store)`` (or ``await open_async_store(url)``) is the store's async twin,
+:class:`AsyncStore`: the same methods, awaitable, run on the store's own worker threads
+(aiosqlite's design), so no async path blocks an event loop.
+
 Every backend also keeps the asynchronous-review tables (sampling decisions, collected
 verdicts, the Phoenix mirror outbox) used by ``hitl_langgraph.review``.
 """
 
 from __future__ import annotations
 
+from .aio import AsyncStore
 from .base import ApprovalStore, AuditReport, RequestFilter
 from .memory import MemoryStore
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord, RequestStatus
@@ -26,11 +31,12 @@ from .review_records import (
     ReviewStats,
     annotation_key,
 )
-from .url import open_store
+from .url import open_async_store, open_store
 
 __all__ = [
     "ApprovalRecord",
     "ApprovalStore",
+    "AsyncStore",
     "AuditEvent",
     "AuditReport",
     "BudgetWindow",
@@ -44,5 +50,6 @@ __all__ = [
     "ReviewSample",
     "ReviewStats",
     "annotation_key",
+    "open_async_store",
     "open_store",
 ]

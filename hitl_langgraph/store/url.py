@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ..errors import ConfigurationError
+from .aio import AsyncStore
 from .base import ApprovalStore
 from .memory import MemoryStore
 
-__all__ = ["open_store"]
+__all__ = ["open_async_store", "open_store"]
 
 
 def open_store(url: str, *, setup: bool = True) -> ApprovalStore:
@@ -38,3 +39,12 @@ def open_store(url: str, *, setup: bool = True) -> ApprovalStore:
     if setup:
         store.setup()
     return store
+
+
+async def open_async_store(url: str, *, setup: bool = True) -> AsyncStore:
+    """Open the store at ``url`` off the event loop and return its async twin
+    (:meth:`AsyncStore.of`; the sync store is ``twin.sync``)."""
+    import asyncio
+
+    store = await asyncio.to_thread(open_store, url, setup=setup)
+    return AsyncStore.of(store)
