@@ -15,6 +15,9 @@ from langgraph.types import Command
 from hitl_langgraph import InvalidDecision, open_store
 from hitl_langgraph.testing import tool_call
 
+# blockbuster, as under `langgraph dev`: no blocking call on the loop
+pytestmark = pytest.mark.usefixtures("no_blocking")
+
 
 @asynccontextmanager
 async def async_sqlite(tmp_path: Path) -> AsyncIterator[Any]:

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from ..clock import Clock
 from ..errors import ConfigurationError
 from ..gates.decisions import DECISION_ADAPTER, STATUS_OF
 from ..notify.notifiers import Notification, Notifier, notify_all
 from ..policy.risk import RiskPolicy
+from ..store.aio import AsyncStore
 from ..store.base import ApprovalStore, RequestFilter
 from ..store.records import ApprovalRecord
 from ._graph import ConfigHook
 from .authority import Reviewer
 from .results import DecisionResult
+
+T = TypeVar("T")
 
 __all__ = [
     "DECIDED_STATUSES",
@@ -94,6 +97,10 @@ class InboxBase:
     _audit_seq: int
     _queue: OrderedDict[str, None]
     _watch: dict[str, datetime]
+
+    async def _off(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run ``fn`` (store work) on the store's async twin's threads, off the loop."""
+        return await AsyncStore.of(self.store).run(fn, *args, **kwargs)
 
     def _marked(self, metadata: Mapping[str, Any], at: datetime) -> dict[str, Any]:
         """``metadata`` plus this inbox's resume marker (when it holds a graph)."""

@@ -16,7 +16,6 @@ Who resumes a decided request:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import datetime
 from typing import Any
@@ -174,15 +173,15 @@ class ResumeMixin(InboxBase):
         try:
             output = await self.graph.ainvoke(resume_command(iid, rec.decision or {}), cfg)
         except DecisionError as err:
-            await asyncio.to_thread(self._revert, rec, err)
+            await self._off(self._revert, rec, err)
             raise
         except BaseException as exc:
-            await asyncio.to_thread(self._hand_over, rec, f"{type(exc).__name__}: {exc}")
+            await self._off(self._hand_over, rec, f"{type(exc).__name__}: {exc}")
             raise
         if asks_for(output, rec.request_id):
-            await asyncio.to_thread(self._hand_over, rec, "the resume did not consume it")
+            await self._off(self._hand_over, rec, "the resume did not consume it")
             return self._result(done, output=output)
-        follow = await asyncio.to_thread(self._follow_ups, rec)
+        follow = await self._off(self._follow_ups, rec)
         return self._result(done, "resumed", output, follow)
 
     # -- split mode ------------------------------------------------------------------
@@ -270,20 +269,20 @@ class ResumeMixin(InboxBase):
 
     async def _aapply_one(self, rid: str, report: ApplyReport, actor: str) -> None:
         graph = self._require_graph("aapply_decided()")
-        rec = await asyncio.to_thread(self._triage, rid)
+        rec = await self._off(self._triage, rid)
         if rec is None:
             return
         cfg = thread_config(rec, self.resume_config, reviewer=actor)
         state = await graph.aget_state(cfg)
-        iid = await asyncio.to_thread(self._after_claim, rec, state, report)
+        iid = await self._off(self._after_claim, rec, state, report)
         if iid is None:
             return
         try:
             output = await graph.ainvoke(resume_command(iid, rec.decision or {}), cfg)
         except Exception as exc:
-            await asyncio.to_thread(self._failed, rec, exc, report)
+            await self._off(self._failed, rec, exc, report)
             return
-        await asyncio.to_thread(self._settle, rec, output, actor, report)
+        await self._off(self._settle, rec, output, actor, report)
 
     def apply_decided(self, *, limit: int = 100) -> ApplyReport:
         """Resume the threads of decisions recorded without a graph (split mode), each once.
@@ -307,7 +306,7 @@ class ResumeMixin(InboxBase):
         """Async :meth:`apply_decided`."""
         self._require_graph("aapply_decided()")
         report = ApplyReport()
-        for rid in await asyncio.to_thread(self._candidates, limit):
+        for rid in await self._off(self._candidates, limit):
             await self._aapply_one(rid, report, self.worker_id)
         return report
 
@@ -339,7 +338,7 @@ class ResumeMixin(InboxBase):
         iid = find_interrupt(await graph.aget_state(cfg), rec)
 
         async def hand_over(why: str) -> None:
-            await asyncio.to_thread(self._hand_over, rec, why)
+            await self._off(self._hand_over, rec, why)
 
         if iid is None:
             await hand_over("its thread does not wait for it")
@@ -347,7 +346,7 @@ class ResumeMixin(InboxBase):
         try:
             output = await graph.ainvoke(resume_command(iid, rec.decision or {}), cfg)
         except DecisionError as err:
-            await asyncio.to_thread(self._revert, rec, err)
+            await self._off(self._revert, rec, err)
             return False, None
         except Exception as exc:
             await hand_over(f"{type(exc).__name__}: {exc}")

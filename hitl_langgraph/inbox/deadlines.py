@@ -25,7 +25,6 @@ sleeping.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -248,10 +247,10 @@ class DeadlineMixin(ResumeMixin):
     async def aexpire_overdue(self, *, limit: int = 100) -> list[DecisionResult]:
         """Async :meth:`expire_overdue`."""
         now = self.clock()
-        rows = await asyncio.to_thread(overdue, self.store, now, limit=limit)
+        rows = await self._off(overdue, self.store, now, limit=limit)
         out: list[DecisionResult] = []
         for rec in rows:
-            updated = await asyncio.to_thread(self._expire_one, rec, now)
+            updated = await self._off(self._expire_one, rec, now)
             if updated is None:
                 continue
             if self.graph is None:
@@ -329,5 +328,5 @@ class DeadlineMixin(ResumeMixin):
         return SweepReport(expired=self.expire_overdue(limit=limit), escalated=escalated)
 
     async def asweep(self, *, limit: int = 100) -> SweepReport:
-        escalated = await asyncio.to_thread(self.escalate_due)
+        escalated = await self._off(self.escalate_due)
         return SweepReport(expired=await self.aexpire_overdue(limit=limit), escalated=escalated)

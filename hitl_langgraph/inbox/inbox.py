@@ -35,7 +35,6 @@ Every method has an async twin (``apending``, ``aapprove``, ...) that awaits the
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
@@ -323,10 +322,10 @@ class Inbox(DeadlineMixin, DecideMixin):
 
     async def apending(self, **filters: Any) -> Page:
         """Async :meth:`pending`."""
-        return await asyncio.to_thread(lambda: self.pending(**filters))
+        return await self._off(lambda: self.pending(**filters))
 
     async def aget(self, request_id: str) -> ApprovalRecord:
-        return await asyncio.to_thread(self.get, request_id)
+        return await self._off(self.get, request_id)
 
     async def aapprove(
         self,
@@ -363,7 +362,7 @@ class Inbox(DeadlineMixin, DecideMixin):
         digest: str | None = None,
     ) -> DecisionResult:
         decision = _edit(args, tool, reason)
-        prep = await asyncio.to_thread(
+        prep = await self._off(
             self._prepare, request_id, decision, reviewer, digest, keep_tool=True
         )
         return await self._adecide(prep)
@@ -389,7 +388,7 @@ class Inbox(DeadlineMixin, DecideMixin):
         digest: str | None = None,
     ) -> DecisionResult:
         """Async :meth:`decide`: ``aget_state``/``ainvoke`` on the graph."""
-        prep = await asyncio.to_thread(self._prepare, request_id, decision, reviewer, digest)
+        prep = await self._off(self._prepare, request_id, decision, reviewer, digest)
         return await self._adecide(prep)
 
     async def _adecide(self, prep: Prepared) -> DecisionResult:
@@ -397,8 +396,8 @@ class Inbox(DeadlineMixin, DecideMixin):
         if self.graph is not None:
             cfg = thread_config(prep.record, self.resume_config)
             state = await self.graph.aget_state(cfg)
-            iid = await asyncio.to_thread(self._locate, prep, state)
-        done = await asyncio.to_thread(self._commit, prep)
+            iid = await self._off(self._locate, prep, state)
+        done = await self._off(self._commit, prep)
         if done.outcome != "final" or self.graph is None or iid is None:
             return self._result(done)
         return await self._aresume_decided(done, iid)
