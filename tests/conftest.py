@@ -1,3 +1,9 @@
 """Shared fixtures. Backend fixtures live in fixtures_*.py plugin modules."""
 
-pytest_plugins = ["fixtures_store", "fixtures_phoenix", "fixtures_graph", "fixtures_blockbuster"]
+pytest_plugins = [
+    "fixtures_store",
+    "fixtures_phoenix",
+    "fixtures_graph",
+    "fixtures_blockbuster",
+    "fixtures_server",
+]
