@@ -6,6 +6,7 @@ transfer tool takes 2 s so the multitask races really overlap its execution.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -95,10 +96,15 @@ def test_approval_gate_graph_resumes(deployment: Deployment) -> None:
     assert out["result"] == "paid {'amount': 5}"
 
 
+TRIALS = int(os.environ.get("HITL_SERVER_TRIALS", "1"))
+
+
+@pytest.mark.parametrize("trial", range(TRIALS))
 @pytest.mark.parametrize("strategy", ["reject", "enqueue", "interrupt", "rollback"])
 def test_racing_resume_under_each_multitask_strategy_executes_once(
-    deployment: Deployment, strategy: str
+    deployment: Deployment, strategy: str, trial: int
 ) -> None:
+    """HITL_SERVER_TRIALS=N repeats each race N times (1 in CI)."""
     client = deployment.client()
     to = _who()
     tid, iid, rid = pause(client, to)

@@ -256,11 +256,11 @@ class ResumeMixin(InboxBase):
         rec = self._triage(rid)
         if rec is None:
             return
-        cfg = thread_config(rec, self.resume_config, reviewer=actor)
-        iid = self._after_claim(rec, graph.get_state(cfg), report)
-        if iid is None:
-            return
-        try:
+        try:  # from the claim on, any failure releases it (never a claim left running)
+            cfg = thread_config(rec, self.resume_config, reviewer=actor)
+            iid = self._after_claim(rec, graph.get_state(cfg), report)
+            if iid is None:
+                return
             output = graph.invoke(resume_command(iid, rec.decision or {}), cfg)
         except Exception as exc:
             self._failed(rec, exc, report)
@@ -272,12 +272,12 @@ class ResumeMixin(InboxBase):
         rec = await self._off(self._triage, rid)
         if rec is None:
             return
-        cfg = thread_config(rec, self.resume_config, reviewer=actor)
-        state = await graph.aget_state(cfg)
-        iid = await self._off(self._after_claim, rec, state, report)
-        if iid is None:
-            return
-        try:
+        try:  # from the claim on, any failure releases it (never a claim left running)
+            cfg = thread_config(rec, self.resume_config, reviewer=actor)
+            state = await graph.aget_state(cfg)
+            iid = await self._off(self._after_claim, rec, state, report)
+            if iid is None:
+                return
             output = await graph.ainvoke(resume_command(iid, rec.decision or {}), cfg)
         except Exception as exc:
             await self._off(self._failed, rec, exc, report)
