@@ -6,6 +6,7 @@
     hitl show req_0123...
     hitl approve req_0123... --as alice --role finance --reason "invoice checked"
     hitl --graph myapp.agent:graph approve req_0123... --as alice --role finance
+    hitl --deployment http://127.0.0.1:2024 --graph-id bank approve req_0123... --as alice
     hitl sweep --escalate 4h:finance-lead   # escalate, then expire overdue ones (cron)
     hitl audit verify --anchor anchors.jsonl   # recompute the chains, check an anchor
     hitl audit anchor --out anchors.jsonl      # publish every stream's head (cron)
@@ -98,6 +99,21 @@ def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
     p.add_argument("--store", metavar="URL", help="approval store URL (env HITL_STORE_URL)", **d)
     p.add_argument(
         "--graph", metavar="MODULE:ATTR", help="compiled graph to resume (env HITL_GRAPH)", **d
+    )
+    p.add_argument(
+        "--deployment",
+        metavar="URL",
+        help="resume through an Agent Server at URL instead of --graph (env HITL_DEPLOYMENT)",
+        **d,
+    )
+    p.add_argument(
+        "--graph-id",
+        metavar="ID",
+        help="the deployment's graph/assistant id, from langgraph.json (env HITL_GRAPH_ID)",
+        **d,
+    )
+    p.add_argument(
+        "--token", metavar="TOKEN", help="bearer token for the deployment (env HITL_TOKEN)", **d
     )
     p.add_argument("--json", action="store_true", help="machine-readable JSON output", **d)
 
@@ -224,6 +240,15 @@ class _Ctx:
         return self._store
 
     def graph(self, required: bool = False) -> Any:
+        deployment = getattr(self.args, "deployment", None) or os.environ.get("HITL_DEPLOYMENT")
+        if deployment:
+            from ..server.remote import remote_graph
+
+            return remote_graph(
+                deployment,
+                getattr(self.args, "graph_id", None) or os.environ.get("HITL_GRAPH_ID") or "",
+                token=getattr(self.args, "token", None),
+            )
         spec = getattr(self.args, "graph", None) or os.environ.get("HITL_GRAPH")
         if not spec:
             if required:
