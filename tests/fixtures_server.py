@@ -75,7 +75,11 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: flo
 
 
 def start_server(
-    workdir: Path, store_url: str, *, extra_env: dict[str, str] | None = None
+    workdir: Path,
+    store_url: str,
+    *,
+    config: str = "langgraph.json",
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Deployment]:
     """Copy the example into ``workdir``, run ``langgraph dev`` there; stop it after."""
     shutil.copytree(EXAMPLE, workdir, ignore=shutil.ignore_patterns(".env", ".langgraph_api"))
@@ -96,7 +100,7 @@ def start_server(
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [str(cli), "dev", "--no-browser", "--no-reload", "--port", str(port),
-             "--config", "langgraph.json"],
+             "--config", config],
             cwd=workdir,
             env=env,
             stdout=out,
@@ -146,3 +150,25 @@ def deployment(
     else:
         store_url = request.getfixturevalue("module_postgres_url")
     yield from start_server(work, store_url)
+
+
+TOKENS = {
+    "tok-ann": {"identity": "ann", "roles": ["finance"]},
+    "tok-bob": {"identity": "bob", "roles": ["support"]},
+    "tok-carl": {"identity": "carl", "roles": []},
+}
+
+
+@pytest.fixture(scope="module")
+def auth_deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The example with custom auth (demo tokens ``tok-ann`` finance, ``tok-bob``
+    support, ``tok-carl`` no role) and the inbox's HTTP route; SQLite store."""
+    import json
+
+    work = tmp_path_factory.mktemp("deploy_auth") / "app"
+    yield from start_server(
+        work,
+        f"sqlite:///{work.parent / 'hitl.db'}",
+        config="langgraph.auth.json",
+        extra_env={"HITL_EXAMPLE_TOKENS": json.dumps(TOKENS)},
+    )

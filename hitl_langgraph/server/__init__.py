@@ -2,6 +2,9 @@
 
 Layer 10: may import ``inbox``, ``gates``, ``store``, ``audit`` and the foundation.
 
+* :func:`~hitl_langgraph.server.identity.reviewer_from_user` - the authenticated server user
+  as a :class:`~hitl_langgraph.inbox.Reviewer`;
+* :func:`~hitl_langgraph.server.app.create_inbox_app` - the inbox over HTTP (``http.app``);
 * :func:`~hitl_langgraph.server.remote.remote_graph` - a deployment's graph (``RemoteGraph``)
   for :class:`~hitl_langgraph.inbox.Inbox` and ``hitl --deployment URL --graph-id ID``.
 """
