@@ -70,3 +70,42 @@ def test_the_requester_cannot_approve_their_own_request(auth_deployment: Deploym
     with http(dep, "tok-ann") as ann:
         r = ann.post(f"/hitl/requests/{rid}/approve", json={})
         assert r.status_code == 403 and "separation of duties" in r.json()["message"]
+
+
+def _cli(dep: Deployment, *args: str, token: str | None = None) -> tuple[int, str, str]:
+    import io
+
+    from hitl_langgraph.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    extra = ["--token", token] if token else []
+    code = main(["--deployment", dep.url, *extra, *args], out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_sends_a_token_instead_of_trusting_as(auth_deployment: Deployment) -> None:
+    import json
+
+    dep = auth_deployment
+    client = dep.client(headers=bearer("tok-carl"))
+    to = "acct" + uuid.uuid4().hex[:10]
+    tid, _iid, rid = pause(client, to)
+    code, out, err = _cli(dep, "pending", "--thread", tid, "--json", token="tok-ann")
+    assert code == 0, err
+    assert [r["request_id"] for r in json.loads(out)["items"]] == [rid]
+    code, out, err = _cli(dep, "show", rid, token="tok-ann")
+    assert code == 0 and "transfer_funds" in out, err
+    # --as is refused: the token says who you are
+    code, _, err = _cli(dep, "approve", rid, "--as", "ann", token="tok-bob")
+    assert code != 0 and "drop --as" in err
+    code, _, err = _cli(dep, "approve", rid, token="tok-bob")  # bob lacks finance
+    assert code != 0 and "finance" in err
+    code, _, err = _cli(dep, "approve", rid, token="tok-nobody")
+    assert code != 0 and "refused the token" in err
+    code, out, err = _cli(dep, "approve", rid, "--json", token="tok-ann")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["outcome"] == "resumed" and res["decided_by"] == "ann"
+    code, out, err = _cli(dep, "audit", "verify", token="tok-ann")
+    assert code == 0, err
+    assert dep.lines("executed", to) == 1

@@ -15,6 +15,7 @@ from ..audit import anchor as audit_anchor
 from ..audit import evidence as audit_evidence
 from ..audit import export as audit_export
 from ..errors import ConfigurationError
+from ..store.base import AuditReport
 from ..store.keys import (
     DecisionVerifier,
     StaticKey,
@@ -113,6 +114,12 @@ def _report_text(report: Any, what: str = "audit trail") -> str:
     return "\n".join(lines)
 
 
+def _remote(ctx: Any) -> Any:
+    """The deployment's inbox route (``--deployment`` with a token), if the CLI has one."""
+    remote = getattr(ctx, "remote", None)
+    return remote() if callable(remote) else None
+
+
 def run_audit(ctx: Any) -> int:
     a = ctx.args
     cmd = a.audit_command
@@ -125,6 +132,9 @@ def run_audit(ctx: Any) -> int:
                     report = audit_export.verify_jsonl(fh, keys=keys, anchor=anchor)
             except OSError as exc:
                 raise ConfigurationError(f"cannot read {a.file}: {exc}") from exc
+        elif keys is None and anchor is None and (remote := _remote(ctx)) is not None:
+            v = remote.audit(request_id=None)["verified"]  # the deployment verifies its store
+            report = AuditReport(ok=v["ok"], events=v["events"], problems=v["problems"])
         else:
             store = ctx.store()
             if keys is not None:

@@ -40,9 +40,11 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, TextIO
 
+from ..clock import utc_now
 from ..errors import ConfigurationError, DecisionError, HitlError
 from ..inbox import EscalationStep, Inbox, Reviewer
 from ..store.base import ApprovalStore
+from ..store.records import ApprovalRecord, AuditEvent
 from ..store.url import open_store
 from . import render
 from .audit_cmds import add_audit_parsers, run_audit
@@ -120,7 +122,12 @@ def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
 
 def _reviewer_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("request_id", metavar="ID")
-    p.add_argument("--as", dest="reviewer", required=True, metavar="REVIEWER", help="your id")
+    p.add_argument(
+        "--as",
+        dest="reviewer",
+        metavar="REVIEWER",
+        help="your id (not with --deployment --token: the server authenticates you)",
+    )
     p.add_argument(
         "--role",
         dest="roles",
@@ -258,6 +265,17 @@ class _Ctx:
             return None
         return load_graph(spec)
 
+    def remote(self) -> Any:
+        """The deployment's inbox route when a token is given (``--deployment`` +
+        ``--token``/``HITL_TOKEN``): the server then says who the reviewer is."""
+        deployment = getattr(self.args, "deployment", None) or os.environ.get("HITL_DEPLOYMENT")
+        token = getattr(self.args, "token", None) or os.environ.get("HITL_TOKEN")
+        if not (deployment and token):
+            return None
+        from ..server.client import InboxClient
+
+        return InboxClient(deployment, token)
+
     def inbox(self, graph_required: bool = False) -> Inbox:
         return Inbox(self.store(), self.graph(graph_required))
 
@@ -269,8 +287,71 @@ class _Ctx:
             self._store.close()
 
 
+def _records(items: list[dict[str, Any]]) -> list[ApprovalRecord]:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(list[ApprovalRecord]).validate_python(items)
+
+
+def _remote_pending(ctx: _Ctx, client: Any) -> int:
+    a = ctx.args
+    data = client.pending(
+        tool=a.tool,
+        route=a.route,
+        min_risk=a.min_risk,
+        thread=a.thread,
+        role=a.role,
+        overdue=a.overdue,
+        limit=a.limit,
+        cursor=a.cursor,
+    )
+    text = render.pending_table(_records(data["items"]), utc_now())
+    if data.get("next_cursor"):
+        text += f"\n(more: --cursor {data['next_cursor']})"
+    ctx.emit(data, text)
+    return EXIT_OK
+
+
+def _remote_show(ctx: _Ctx, client: Any) -> int:
+    from pydantic import TypeAdapter
+
+    data = client.show(ctx.args.request_id)
+    rec = _records([data["request"]])[0]
+    history = TypeAdapter(list[AuditEvent]).validate_python(data["audit"])
+    ctx.emit(data, render.request_details(rec, history, utc_now()))
+    return EXIT_OK
+
+
+def _remote_decide(ctx: _Ctx, client: Any) -> int:
+    a = ctx.args
+    if a.reviewer or a.roles:
+        raise _Usage(
+            "with --deployment and a token the server authenticates you: drop --as/--role "
+            "(your identity and roles are the token's)"
+        )
+    body: dict[str, Any] = {"digest": a.digest, "reason": getattr(a, "reason", None)}
+    if a.command == "respond":
+        body = {"digest": a.digest, "message": a.message}
+    elif a.command == "edit":
+        try:
+            body["args"] = json.loads(a.edit_args)
+        except ValueError as exc:
+            raise _Usage(f"--args must be a JSON object: {exc}") from exc
+        body["tool"] = a.edit_tool
+    data = client.decide(a.request_id, a.command, **body)
+    text = (
+        f"{data['decision']} {data['request_id']}: {data['outcome']} "
+        f"(status {data['status']}, decided by {data['decided_by']})"
+    )
+    ctx.emit(data, text)
+    return EXIT_OK
+
+
 def _pending(ctx: _Ctx) -> int:
     a = ctx.args
+    client = ctx.remote()
+    if client is not None:
+        return _remote_pending(ctx, client)
     inbox = Inbox(ctx.store())
     page = inbox.pending(
         tool=a.tool,
@@ -291,6 +372,9 @@ def _pending(ctx: _Ctx) -> int:
 
 
 def _show(ctx: _Ctx) -> int:
+    client = ctx.remote()
+    if client is not None:
+        return _remote_show(ctx, client)
     inbox = Inbox(ctx.store())
     rec = inbox.get(ctx.args.request_id)
     history = inbox.history(rec.request_id)
@@ -312,6 +396,14 @@ def _event(e: Any) -> dict[str, Any]:
 
 def _decide(ctx: _Ctx) -> int:
     a = ctx.args
+    client = ctx.remote()
+    if client is not None:
+        return _remote_decide(ctx, client)
+    if not a.reviewer:
+        raise _Usage(
+            "--as REVIEWER is required (or --deployment URL --token TOKEN, where the "
+            "server authenticates you)"
+        )
     inbox = ctx.inbox()
     who = Reviewer(a.reviewer, a.roles)
     if a.command == "approve":

@@ -27,6 +27,8 @@ twin; nothing blocks the server's event loop.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from ..errors import (
@@ -41,6 +43,7 @@ from ..errors import (
 from ..inbox import Inbox
 from ..store.aio import AsyncStore
 from ..store.base import ApprovalStore
+from ..store.records import AuditEvent
 from .identity import reviewer_from_user
 from .remote import remote_graph
 
@@ -64,16 +67,16 @@ def _status(exc: HitlError) -> int:
     return 500
 
 
-def _event(e: Any) -> dict[str, Any]:
-    return {
-        "seq": e.seq,
-        "at": e.at.isoformat(),
-        "event": e.event,
-        "request_id": e.request_id,
-        "actor": e.actor,
-        "data": e.data,
-        "hash": e.hash,
-    }
+def _event(e: AuditEvent) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in asdict(e).items()}
+
+
+def _error_body(exc: HitlError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": type(exc).__name__, "message": str(exc)}
+    for attr in ("request_id", "status", "decided_by"):
+        if getattr(exc, attr, None) is not None:
+            body[attr] = getattr(exc, attr)
+    return body
 
 
 def create_inbox_app(
@@ -104,8 +107,7 @@ def create_inbox_app(
             try:
                 return JSONResponse(await fn(request))
             except HitlError as exc:
-                body = {"error": type(exc).__name__, "message": str(exc)}
-                return JSONResponse(body, status_code=_status(exc))
+                return JSONResponse(_error_body(exc), status_code=_status(exc))
 
         return handle
 
