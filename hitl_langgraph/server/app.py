@@ -198,9 +198,7 @@ def create_inbox_app(
     routes = [
         Route(f"{prefix}/pending", guarded(pending), methods=["GET"]),
         Route(f"{prefix}/requests/{{request_id}}", guarded(show), methods=["GET"]),
-        Route(
-            f"{prefix}/requests/{{request_id}}/{{decision}}", guarded(decide), methods=["POST"]
-        ),
+        Route(f"{prefix}/requests/{{request_id}}/{{decision}}", guarded(decide), methods=["POST"]),
         Route(f"{prefix}/audit", guarded(audit), methods=["GET"]),
     ]
     return Starlette(routes=routes)

@@ -331,4 +331,3 @@ class AsyncStore:
         self, *, status: OutboxStatus | None = "pending", project: str | None = None
     ) -> int:
         return await self.run(self.sync.count_outbox, status=status, project=project)
-
