@@ -27,11 +27,13 @@ if TYPE_CHECKING:
         ConfigurationError,
         DecisionError,
         DigestMismatch,
+        ExecutionHeld,
         ExecutionInProgress,
         HitlError,
         InvalidDecision,
         MissingDependencyError,
         NotAuthorized,
+        NothingToRecover,
         NotPending,
         PolicyError,
         RequestNotFound,
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from .gates.gate import (
         approval_gate,
     )
+    from .gates.journal import idempotency_key
     from .gates.middleware import (
         HITLMiddleware,
     )
@@ -113,7 +116,10 @@ _LAZY: dict[str, str] = {
     "ConfigurationError": ".errors",
     "DecisionError": ".errors",
     "DigestMismatch": ".errors",
+    "ExecutionHeld": ".errors",
     "ExecutionInProgress": ".errors",
+    "NothingToRecover": ".errors",
+    "idempotency_key": ".gates.journal",
     "HitlError": ".errors",
     "InvalidDecision": ".errors",
     "MissingDependencyError": ".errors",
@@ -181,6 +187,7 @@ __all__ = [
     "Edit",
     "EditedAction",
     "EscalationStep",
+    "ExecutionHeld",
     "ExecutionInProgress",
     "GatedToolNode",
     "GateEngine",
@@ -195,6 +202,8 @@ __all__ = [
     "NotAuthorized",
     "notifier_observer",
     "NotPending",
+    "NothingToRecover",
+    "idempotency_key",
     "open_store",
     "Page",
     "PolicyError",

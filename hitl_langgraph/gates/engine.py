@@ -32,15 +32,17 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.errors import GraphInterrupt
+from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from ..clock import Clock, utc_now
 from ..errors import (
+    RECOVER_HINT,
     AlreadyDecided,
     DecisionError,
     DecisionNotRecorded,
+    ExecutionHeld,
     ExecutionInProgress,
     InvalidDecision,
     NotAuthorized,
@@ -66,6 +68,7 @@ from .decisions import (
     pending_context,
 )
 from .events import GateEvent, GateObserver, notify_observers
+from .journal import pass_idempotency_key, settled_message, worker_alive
 from .payload import GateItem, build_request
 
 __all__ = ["Clock", "GateEngine", "Resolution", "utc_now"]
@@ -167,8 +170,10 @@ class GateEngine:
         worker_id: names this process in execution claims (default host:pid:random).
         observers: called with every :class:`GateEvent` (tracing, notifications).
         default_expiry: deadline for requests whose rule sets none (``None``: never).
-        execution_wait: seconds a replay waits for another worker's execution result
-            before raising :class:`ExecutionInProgress`.
+        execution_wait: seconds a replay waits for a live worker's execution result
+            before raising :class:`ExecutionInProgress` (it logs what it waits for).
+        claim_grace: seconds after which a claim that never started its tool is taken
+            over (at once when the claiming process is gone from this host).
         require_recorded_decisions: refuse a resume whose decision was not first recorded
             in the store (by :class:`~hitl_langgraph.inbox.Inbox`, which checks reviewer
             authority). Off by default so a plain ``Command(resume=...)`` works; turn it on
@@ -187,7 +192,8 @@ class GateEngine:
         worker_id: str | None = None,
         observers: Sequence[GateObserver] = (),
         default_expiry: timedelta | None = None,
-        execution_wait: float = 30.0,
+        execution_wait: float = 5.0,
+        claim_grace: float = 2.0,
         require_recorded_decisions: bool = False,
         trace_ids: Callable[[], tuple[str, str] | None] | None = None,
     ) -> None:
@@ -198,6 +204,7 @@ class GateEngine:
         self.observers: list[GateObserver] = list(observers)
         self.default_expiry = default_expiry
         self.execution_wait = execution_wait
+        self.claim_grace = claim_grace
         self.require_recorded_decisions = require_recorded_decisions
         self._serde = JsonPlusSerializer()
         self.trace_ids = trace_ids
@@ -804,14 +811,6 @@ class GateEngine:
         )
 
     # -- execution -------------------------------------------------------------------
-    def _begin(self, res: Resolution, ctx: _RunCtx) -> bool:
-        """True if this caller must execute; False if a result exists or another worker runs it."""
-        if res.item.assessment.route == "review":
-            self._record_final(res.item, ctx, "review")
-        if not res.journal:
-            return True
-        return self.store.claim_execution(res.request_id, worker=self.worker_id, at=self.clock())
-
     def _finish(self, res: Resolution, ctx: _RunCtx, result: Any) -> None:
         now = self.clock()
         if res.journal:
@@ -835,64 +834,211 @@ class GateEngine:
                         "result": _summary(result),
                     },
                 ),
+                expected_state="started",
             )
         self._emit("executed", res.item, ctx, now, decision=_kind(res))
 
-    def _recorded(self, res: Resolution) -> tuple[bool, Any]:
-        rec = self.store.get_execution(res.request_id)
-        if rec is not None and rec.state == "done" and rec.result_type is not None:
-            return True, self._serde.loads_typed((rec.result_type, rec.result or b""))
-        return False, None
+    def _failed(self, res: Resolution, ctx: _RunCtx, exc: BaseException) -> None:
+        """The tool raised: it ran (maybe in part), so it is finished as ``failed``."""
+        now = self.clock()
+        try:
+            self.store.finish_execution(
+                res.request_id,
+                state="failed",
+                at=now,
+                error=f"{type(exc).__name__}: {exc}",
+                audit=AuditEvent(
+                    event="execution_failed",
+                    at=now,
+                    request_id=res.request_id,
+                    thread_id=ctx.thread_id,
+                    actor=self.worker_id,
+                    data={
+                        "tool": res.tool_call.get("name"),
+                        "error": type(exc).__name__,
+                        "message": str(exc)[:500],
+                    },
+                ),
+                expected_state="started",
+            )
+        except Exception:  # the tool's error is what the caller must see
+            logger.exception("could not record the failure of %s", res.request_id)
+
+    def _unstart(self, res: Resolution) -> None:
+        """The tool raised a LangGraph interrupt: it will be called again on resume."""
+        try:
+            self.store.reopen_execution(res.request_id, expected_state=("started",))
+        except Exception:
+            logger.exception("could not reopen %s after an interrupt in the tool", res.request_id)
+
+    def _step(self, res: Resolution) -> tuple[str, Any]:
+        """One look at the journal: ``("run", None)`` (this caller calls the tool now),
+        ``("result", value)``, ``("again", None)`` or ``("wait", (why, record))``."""
+        rid = res.request_id
+        now = self.clock()
+        if self.store.claim_execution(rid, worker=self.worker_id, at=now):
+            if self.store.start_execution(rid, worker=self.worker_id, at=self.clock()):
+                return "run", None
+            return "again", None  # taken over between claim and start: look again
+        rec = self.store.get_execution(rid)
+        if rec is None:
+            return "again", None
+        if rec.state == "done" and rec.result_type is not None:
+            return "result", self._serde.loads_typed((rec.result_type, rec.result or b""))
+        if rec.state in ("done", "failed"):
+            return "result", settled_message(
+                tool=str(res.tool_call.get("name") or res.item.tool),
+                tool_call_id=str(res.tool_call.get("id") or ""),
+                state=rec.state,
+                text=rec.error if rec.state == "failed" else None,
+            )
+        alive = worker_alive(rec.worker)
+        if rec.state == "running":  # claimed, the tool never called
+            stale = (now - rec.started_at).total_seconds() >= self.claim_grace
+            if alive is False or stale:
+                if self.store.release_execution(rid, worker=rec.worker):
+                    self._audit_release(res, rec.worker, "gone" if alive is False else "stale")
+                return "again", None
+            return "wait", (f"worker {rec.worker} to start it", rec)
+        if alive is False:
+            raise ExecutionHeld(
+                rid,
+                worker=rec.worker,
+                started_at=rec.started_at.isoformat(),
+                why="its worker process no longer exists",
+            )
+        return "wait", (f"worker {rec.worker} to finish it (started {rec.started_at})", rec)
+
+    def _audit_release(self, res: Resolution, worker: str, why: str) -> None:
+        now = self.clock()
+        logger.warning(
+            "released the claim of %s by %s (%s): it never called the tool; running it here",
+            res.request_id,
+            worker,
+            why,
+        )
+        try:
+            self.store.append_audit(
+                AuditEvent(
+                    event="claim_released",
+                    at=now,
+                    request_id=res.request_id,
+                    actor=self.worker_id,
+                    data={"worker": worker, "reason": why, "started": False},
+                )
+            )
+        except Exception:
+            logger.exception("could not audit the released claim of %s", res.request_id)
+
+    def _prepare_run(self, res: Resolution, config: Mapping[str, Any]) -> _RunCtx:
+        ctx = _RunCtx.of(config)
+        if res.item.assessment.route == "review":
+            self._record_final(res.item, ctx, "review")
+        if res.journal:
+            pass_idempotency_key(config, res.request_id)
+        return ctx
+
+    def _timed_out(self, res: Resolution, last: Any) -> ExecutionInProgress:
+        why, rec = last
+        if rec is not None and rec.state == "started" and worker_alive(rec.worker) is False:
+            return ExecutionHeld(
+                res.request_id,
+                worker=rec.worker,
+                started_at=rec.started_at.isoformat(),
+                why="its worker process no longer exists",
+            )
+        return ExecutionInProgress(
+            res.request_id,
+            f"action {res.request_id!r}: waited {self.execution_wait:g}s for {why} and no "
+            "result came back. If that worker is still running, retry later; if it is gone, "
+            "a claim that never started is taken over by the next resume or `hitl reconcile`, "
+            f"and a started one is settled with `{RECOVER_HINT.format(rid=res.request_id)}`",
+        )
 
     def run_once(
         self, res: Resolution, execute: Callable[[], T], *, config: Mapping[str, Any]
     ) -> T:
         """Run the action, at most once per request id when the run may be replayed.
 
-        A replay (or a racing resume) gets the recorded result instead of running it
-        again; it waits up to ``execution_wait`` seconds for a claim in progress.
+        The journal row goes ``running`` (claimed) -> ``started`` (just before
+        ``execute``) -> ``done`` / ``failed``. A replay (or a racing resume) gets the
+        recorded result instead of running it again; it waits up to ``execution_wait``
+        seconds for a live worker, takes over a claim that never started, and raises
+        :class:`ExecutionHeld` for a started action whose worker is gone.
         """
-        ctx = _RunCtx.of(config)
-        if self._begin(res, ctx):
-            try:
-                result = execute()
-            except BaseException:
-                if res.journal:
-                    self.store.release_execution(res.request_id)
-                raise
+        ctx = self._prepare_run(res, config)
+        if not res.journal:
+            result = execute()
             self._finish(res, ctx, result)
             return result
         deadline = time.monotonic() + self.execution_wait
+        last: Any = None
         while True:
-            found, value = self._recorded(res)
-            if found:
+            kind, value = self._step(res)
+            if kind == "run":
+                try:
+                    result = execute()
+                except GraphBubbleUp:
+                    self._unstart(res)
+                    raise
+                except Exception as exc:
+                    self._failed(res, ctx, exc)
+                    raise
+                self._finish(res, ctx, result)
+                return result
+            if kind == "result":
                 return value  # type: ignore[no-any-return]
-            if time.monotonic() >= deadline:
-                raise ExecutionInProgress(res.request_id)
-            time.sleep(0.02)
+            if kind == "wait":
+                if last is None:
+                    logger.info(
+                        "%s: waiting up to %gs for %s",
+                        res.request_id,
+                        self.execution_wait,
+                        value[0],
+                    )
+                last = value
+                if time.monotonic() >= deadline:
+                    raise self._timed_out(res, last)
+                time.sleep(0.02)
 
     async def arun_once(
         self, res: Resolution, execute: Callable[[], Awaitable[T]], *, config: Mapping[str, Any]
     ) -> T:
-        """Async twin of :meth:`run_once`."""
-        ctx = _RunCtx.of(config)
-        if self._begin(res, ctx):
-            try:
-                result = await execute()
-            except BaseException:
-                if res.journal:
-                    self.store.release_execution(res.request_id)
-                raise
-            self._finish(res, ctx, result)
+        """Async twin of :meth:`run_once` (store calls run in a worker thread)."""
+        ctx = await asyncio.to_thread(self._prepare_run, res, config)
+        if not res.journal:
+            result = await execute()
+            await asyncio.to_thread(self._finish, res, ctx, result)
             return result
         deadline = time.monotonic() + self.execution_wait
+        last: Any = None
         while True:
-            found, value = self._recorded(res)
-            if found:
+            kind, value = await asyncio.to_thread(self._step, res)
+            if kind == "run":
+                try:
+                    result = await execute()
+                except GraphBubbleUp:
+                    await asyncio.to_thread(self._unstart, res)
+                    raise
+                except Exception as exc:
+                    await asyncio.to_thread(self._failed, res, ctx, exc)
+                    raise
+                await asyncio.to_thread(self._finish, res, ctx, result)
+                return result
+            if kind == "result":
                 return value  # type: ignore[no-any-return]
-            if time.monotonic() >= deadline:
-                raise ExecutionInProgress(res.request_id)
-            await asyncio.sleep(0.02)
+            if kind == "wait":
+                if last is None:
+                    logger.info(
+                        "%s: waiting up to %gs for %s",
+                        res.request_id,
+                        self.execution_wait,
+                        value[0],
+                    )
+                last = value
+                if time.monotonic() >= deadline:
+                    raise self._timed_out(res, last)
+                await asyncio.sleep(0.02)
 
 
 def _resume_map() -> Mapping[str, Any] | None:
