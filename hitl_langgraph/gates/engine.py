@@ -20,6 +20,7 @@ approval even when the node is replayed or two resumes race.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -68,7 +69,7 @@ from .decisions import (
     pending_context,
 )
 from .events import GateEvent, GateObserver, notify_observers
-from .journal import pass_idempotency_key, settled_message, worker_alive
+from .journal import SETTLED_TEXT, pass_idempotency_key, settled_message, worker_alive
 from .payload import GateItem, build_request
 
 __all__ = ["Clock", "GateEngine", "Resolution", "utc_now"]
@@ -559,6 +560,36 @@ class GateEngine:
                 self.store.update_request(
                     it.request_id, expected_status="pending", interrupt_id=iid, updated_at=now
                 )
+            elif stored.status == "cancelled":
+                self._revive(stored, iid, ctx, now)
+
+    def _revive(self, stored: ApprovalRecord, iid: str | None, ctx: _RunCtx, now: datetime) -> None:
+        """The thread asks again for a request recovery had cancelled: pending again."""
+        with contextlib.suppress(AlreadyDecided):
+            self.store.update_request(
+                stored.request_id,
+                expected_status="cancelled",
+                status="pending",
+                interrupt_id=iid,
+                decision=None,
+                decided_by=None,
+                decided_at=None,
+                approvals=[],
+                updated_at=now,
+                audit=AuditEvent(
+                    event="revived",
+                    at=now,
+                    request_id=stored.request_id,
+                    thread_id=ctx.thread_id,
+                    actor=self.worker_id,
+                    data={
+                        "was": "cancelled",
+                        "cancelled_by": stored.decided_by,
+                        "interrupt_id": iid,
+                        "reason": "the thread asked for it again under the same request id",
+                    },
+                ),
+            )
 
     def _refused(self, err: DecisionError, by_id: Mapping[str, GateItem], ctx: _RunCtx) -> None:
         now = self.clock()
@@ -883,6 +914,13 @@ class GateEngine:
         rec = self.store.get_execution(rid)
         if rec is None:
             return "again", None
+        if rec.state == "done" and rec.result_type == SETTLED_TEXT:
+            return "result", settled_message(
+                tool=str(res.tool_call.get("name") or res.item.tool),
+                tool_call_id=str(res.tool_call.get("id") or ""),
+                state="done",
+                text=None if not rec.result else rec.result.decode("utf-8", "replace"),
+            )
         if rec.state == "done" and rec.result_type is not None:
             return "result", self._serde.loads_typed((rec.result_type, rec.result or b""))
         if rec.state in ("done", "failed"):

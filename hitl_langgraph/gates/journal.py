@@ -34,6 +34,7 @@ from langchain_core.messages import ToolMessage
 __all__ = [
     "IDEMPOTENCY_KEY",
     "REQUEST_ID_KEY",
+    "SETTLED_TEXT",
     "idempotency_key",
     "idempotency_key_for",
     "settled_message",
@@ -77,10 +78,12 @@ def worker_alive(worker: str) -> bool | None:
     ``None`` when it cannot be told (another host, or an id of another shape).
     """
     parts = worker.split(":")
-    if len(parts) < 2 or parts[0] != socket.gethostname():
+    host = socket.gethostname()
+    at = next((i for i in (0, 1) if i < len(parts) and parts[i] == host), None)
+    if at is None or at + 1 >= len(parts):
         return None
     try:
-        pid = int(parts[1])
+        pid = int(parts[at + 1])
     except ValueError:
         return None
     if pid == os.getpid():
@@ -105,6 +108,11 @@ def _not_zombie(pid: int) -> bool:
         return True
     tail = stat.rsplit(")", 1)[-1].split()
     return not (tail and tail[0] in ("Z", "X"))
+
+
+SETTLED_TEXT = "hitl-settled-text"
+"""``result_type`` of a result a human gave with ``hitl recover --mark-done``: the
+engine turns it into the tool's ``ToolMessage`` when the thread resumes."""
 
 
 def settled_message(
