@@ -1,3 +1,3 @@
 """Shared fixtures. Backend fixtures live in fixtures_*.py plugin modules."""
 
-pytest_plugins = ["fixtures_store", "fixtures_phoenix", "fixtures_graph"]
+pytest_plugins = ["fixtures_store", "fixtures_phoenix", "fixtures_graph", "fault_report"]
