@@ -31,8 +31,7 @@ from hitl_langgraph.store import RequestFilter
 
 BOUNDARIES = ("pause", "decide", "resume", "claim", "start", "run", "record", "checkpoint")
 RITA = Reviewer("rita", {"finance"})
-THREAD = "crash-thread"
-CFG = {"configurable": {"thread_id": THREAD, "user_id": "carol"}}
+CFG: dict[str, Any] = {"configurable": {"thread_id": "crash-thread", "user_id": "carol"}}
 
 
 def die() -> None:
@@ -52,6 +51,7 @@ def _wrap(obj: Any, name: str, after: Any) -> None:
 
 
 def _setup(setup: dict[str, str], boundary: str | None) -> tuple[Any, Any, FileLedger]:
+    CFG["configurable"]["thread_id"] = setup.get("thread", "crash-thread")
     store = open_store(setup["store_url"])
     saver = open_checkpointer(setup["cp_kind"], setup["cp_where"])
     ledger = FileLedger(setup["ledger"])
@@ -134,7 +134,9 @@ def recover(setup: dict[str, str]) -> None:
                 notes.append("redriven")
             except HitlError as exc:
                 notes.append(f"redrive:{type(exc).__name__}")
-        rows = store.list_requests(RequestFilter(status=None), limit=10)
+        rows = store.list_requests(
+            RequestFilter(status=None, thread_id=CFG["configurable"]["thread_id"]), limit=10
+        )
         for rec in rows:
             if rec.status == "pending":
                 try:
@@ -152,7 +154,9 @@ def recover(setup: dict[str, str]) -> None:
         nxt, n_intr = _thread_state(app)
         if not nxt and not n_intr:
             break
-    rows = store.list_requests(RequestFilter(status=None), limit=10)
+    rows = store.list_requests(
+        RequestFilter(status=None, thread_id=CFG["configurable"]["thread_id"]), limit=10
+    )
     nxt, n_intr = _thread_state(app)
     print(
         json.dumps(

@@ -50,7 +50,7 @@ def _setup(backend: str, tmp: Path, request: pytest.FixtureRequest) -> dict[str,
 
 
 def _trial(backend: str, boundary: str, tmp: Path, request: pytest.FixtureRequest) -> Any:
-    setup = _setup(backend, tmp, request)
+    setup = {**_setup(backend, tmp, request), "thread": f"crash-{tmp.name}"}
     crashed = _child("run", boundary, json.dumps(setup))
     assert crashed.returncode == -9, (boundary, crashed.returncode, crashed.stderr[-2000:])
     rec = _child("recover", json.dumps(setup))
