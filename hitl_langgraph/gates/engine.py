@@ -846,7 +846,7 @@ class GateEngine:
         now = self.clock()
         if res.journal:
             type_, blob = self._serde.dumps_typed(result)
-            self.store.finish_execution(
+            ok = self.store.finish_execution(
                 res.request_id,
                 state="done",
                 at=now,
@@ -867,6 +867,12 @@ class GateEngine:
                 ),
                 expected_state="started",
             )
+            if not ok:
+                logger.warning(
+                    "%s finished, but its journal row was settled meanwhile (hitl recover); "
+                    "the settled outcome stands for replays",
+                    res.request_id,
+                )
         self._emit("executed", res.item, ctx, now, decision=_kind(res))
 
     def _failed(self, res: Resolution, ctx: _RunCtx, exc: BaseException) -> None:
