@@ -15,6 +15,8 @@ The hierarchy::
     │   ├── NotAuthorized                   the reviewer may not make this decision
     │   └── NotPending                      nothing is waiting for a decision there
     ├── ExecutionInProgress                 another worker is executing the approved action
+    │   └── ExecutionHeld                   the tool started and never finished: a human settles it
+    ├── NothingToRecover                    ``recover`` found no held execution to settle
     ├── AuditError                          the audit trail failed verification
     ├── PhoenixError                        Phoenix refused a request or could not be reached
     │   ├── PhoenixUnavailable              no answer (refused, timeout): spooled writes wait
@@ -46,6 +48,7 @@ __all__ = [
     "DecisionError",
     "DecisionNotRecorded",
     "DigestMismatch",
+    "ExecutionHeld",
     "ExecutionInProgress",
     "FeedbackError",
     "HitlError",
@@ -56,6 +59,7 @@ __all__ = [
     "MissingDependencyError",
     "NotAuthorized",
     "NotPending",
+    "NothingToRecover",
     "PhoenixConflict",
     "PhoenixError",
     "PhoenixNotFound",
@@ -182,19 +186,61 @@ class WebhookRejected(HitlError, ValueError):
     """A webhook delivery failed verification: bad signature, stale timestamp or replay."""
 
 
+RECOVER_HINT = "hitl recover {rid} --rerun | --mark-done [--result TEXT] | --mark-failed"
+
+
 class ExecutionInProgress(HitlError):
     """Another worker claimed the execution of this action and has not finished it.
 
-    Raised when a replayed or concurrent resume finds the action claimed but without a
-    result. Run ``Inbox.reconcile()`` if the other worker crashed.
+    Raised when a replayed or concurrent resume finds the action claimed or started by a
+    live worker and no result within the engine's ``execution_wait``. Retry later; if
+    that worker is gone, the next attempt releases a claim that never started or raises
+    :class:`ExecutionHeld` for one that did.
     """
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, message: str | None = None) -> None:
         self.request_id = request_id
         super().__init__(
-            f"action {request_id!r} is being executed by another worker (or a worker "
-            "crashed while executing it); retry later or run `Inbox.reconcile()`"
+            message
+            or (
+                f"action {request_id!r} is being executed by another worker and no result "
+                "came back in time; retry later. If that worker is gone, the next resume or "
+                "`hitl reconcile` takes over a claim that never started, and a started one "
+                f"is settled with `{RECOVER_HINT.format(rid=request_id)}`"
+            )
         )
+
+
+class ExecutionHeld(ExecutionInProgress):
+    """The tool was started and never finished (its worker died or hung): held for a human.
+
+    Nothing can tell whether the side effect happened, so nothing runs it again on its
+    own. Settle it with ``hitl recover REQUEST_ID --rerun | --mark-done [--result TEXT]
+    | --mark-failed`` (twin: :meth:`hitl_langgraph.inbox.Inbox.recover`).
+
+    Attributes:
+        worker: the worker that started it; ``started_at``: when (ISO text).
+    """
+
+    def __init__(self, request_id: str, *, worker: str, started_at: str, why: str) -> None:
+        self.worker = worker
+        self.started_at = started_at
+        super().__init__(
+            request_id,
+            f"action {request_id!r} was started by worker {worker} at {started_at} and never "
+            f"finished ({why}); it may or may not have taken effect, so it is held for a "
+            f"human. Check the tool's side effect, then settle it with "
+            f"`{RECOVER_HINT.format(rid=request_id)}`",
+        )
+
+
+class NothingToRecover(HitlError):
+    """``recover`` was asked to settle an execution that is not held (not started, or
+    already finished). Nothing was changed."""
+
+    def __init__(self, request_id: str, message: str) -> None:
+        self.request_id = request_id
+        super().__init__(message)
 
 
 class AuditError(HitlError):

@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures_graph",
     "fixtures_blockbuster",
     "fixtures_server",
+    "fault_report",
 ]

@@ -201,6 +201,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--thread", dest="threads", action="append", default=[], metavar="ID")
     p.add_argument("--grace", type=float, default=60.0, metavar="SECONDS")
 
+    p = cmd(
+        "recover",
+        "settle an action whose tool started and never finished (held for a human)",
+    )
+    p.add_argument("request_id", metavar="ID")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument(
+        "--rerun",
+        dest="how",
+        action="store_const",
+        const="rerun",
+        help="run it again (same idempotency key)",
+    )
+    how.add_argument(
+        "--mark-done",
+        dest="how",
+        action="store_const",
+        const="mark_done",
+        help="it took effect; resume with --result as the tool's output",
+    )
+    how.add_argument(
+        "--mark-failed",
+        dest="how",
+        action="store_const",
+        const="mark_failed",
+        help="it did not take effect; resume with an error as the tool's output",
+    )
+    p.add_argument("--result", metavar="TEXT", help="the tool's output (--mark-done) or error")
+    p.add_argument("--by", default=None, metavar="NAME", help="who settles it (audited)")
+    p.add_argument("--thread", metavar="THREAD_ID", help="thread, if the request has no row")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="settle even though the process that started it still runs",
+    )
+
     audit = sub.add_parser("audit", help="verify, anchor, export the audit trail; evidence")
     _common(audit, top=False)
     asub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
@@ -488,7 +524,14 @@ def _reconcile(ctx: _Ctx) -> int:
         f"checked {report.checked_requests} pending request(s) in "
         f"{report.checked_threads} thread(s)"
     ]
-    for label in ("cancelled", "inserted", "relinked", "applied", "skipped_recent"):
+    for label in (
+        "cancelled",
+        "inserted",
+        "relinked",
+        "applied",
+        "skipped_recent",
+        "awaiting_rerun",
+    ):
         ids = getattr(report, label)
         if ids:
             lines.append(f"{label.replace('_', ' ')}: {', '.join(ids)}")
@@ -497,6 +540,35 @@ def _reconcile(ctx: _Ctx) -> int:
         lines.append("nothing to repair")
     ctx.emit(report.to_dict(), "\n".join(lines))
     return EXIT_ERROR if report.errors else EXIT_OK
+
+
+def _recover(ctx: _Ctx) -> int:
+    a = ctx.args
+    if a.result is not None and a.how == "rerun":
+        raise _Usage("--result goes with --mark-done or --mark-failed, not --rerun")
+    graph = ctx.graph()
+    inbox = Inbox(ctx.store(), graph)
+    res = inbox.recover(
+        a.request_id,
+        a.how,
+        result=a.result,
+        by=a.by or os.environ.get("USER") or "operator",
+        force=a.force,
+        thread_id=a.thread,
+    )
+    rows = [
+        ("request", res.request_id),
+        ("was", res.previous_state),
+        ("settled", a.how.replace("_", "-")),
+        ("thread", res.thread_id or "-"),
+        ("resumed", "yes" if res.resumed else "no"),
+    ]
+    text = "\n".join(f"{k:<8} {v}" for k, v in rows)
+    text += "".join(f"\nnote     {n}" for n in res.notes)
+    if res.error:
+        text += f"\nerror    {res.error}"
+    ctx.emit(res.to_dict(), text)
+    return EXIT_ERROR if res.error else EXIT_OK
 
 
 def _audit(ctx: _Ctx) -> int:
@@ -513,6 +585,7 @@ _COMMANDS: dict[str, Callable[[_Ctx], int]] = {
     "sweep": _sweep,
     "apply": _apply,
     "reconcile": _reconcile,
+    "recover": _recover,
     "audit": _audit,
 }
 

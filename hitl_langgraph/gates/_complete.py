@@ -6,7 +6,7 @@ worker thread regardless, so releasing the execution claim at that moment would 
 the next run start the same tool a second time. :func:`run_to_completion` instead
 runs the action in its own task behind :func:`asyncio.shield`: the caller sees the
 ``CancelledError`` at once, while the action finishes and its outcome is recorded
-(``on_result``) or the claim released (``on_error``) exactly when it really ends.
+(``on_result``) or its failure settled (``on_error``) exactly when it really ends.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ async def run_to_completion(
     execute: Callable[[], Awaitable[T]],
     *,
     on_result: Callable[[T], Awaitable[None]],
-    on_error: Callable[[], Awaitable[Any]],
+    on_error: Callable[[BaseException], Awaitable[Any]],
 ) -> T:
-    """``await execute()``, then ``await on_result(result)``; ``on_error()`` if it raises.
+    """``await execute()``, then ``await on_result(result)``; ``on_error(exc)`` if it raises.
 
     Cancelling the caller does not cancel the action or its bookkeeping: they finish in
     the background (the task is kept referenced until then)."""
@@ -52,8 +52,8 @@ async def run_to_completion(
     async def complete() -> T:
         try:
             result = await execute()
-        except BaseException:
-            await on_error()
+        except BaseException as exc:
+            await on_error(exc)
             raise
         await on_result(result)
         return result

@@ -20,6 +20,7 @@ approval even when the node is replayed or two resumes race.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -32,15 +33,17 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-from langgraph.errors import GraphInterrupt
+from langgraph.errors import GraphBubbleUp, GraphInterrupt
 from langgraph.types import interrupt
 from pydantic import ValidationError
 
 from ..clock import Clock, utc_now
 from ..errors import (
+    RECOVER_HINT,
     AlreadyDecided,
     DecisionError,
     DecisionNotRecorded,
+    ExecutionHeld,
     ExecutionInProgress,
     InvalidDecision,
     NotAuthorized,
@@ -68,6 +71,7 @@ from .decisions import (
     pending_context,
 )
 from .events import GateEvent, GateObserver, notify_observers
+from .journal import SETTLED_TEXT, pass_idempotency_key, settled_message, worker_alive
 from .payload import GateItem, build_request
 from .signatures import (
     SIGNED_STATUSES,
@@ -174,8 +178,10 @@ class GateEngine:
         worker_id: names this process in execution claims (default host:pid:random).
         observers: called with every :class:`GateEvent` (tracing, notifications).
         default_expiry: deadline for requests whose rule sets none (``None``: never).
-        execution_wait: seconds a replay waits for another worker's execution result
-            before raising :class:`ExecutionInProgress`.
+        execution_wait: seconds a replay waits for a live worker's execution result
+            before raising :class:`ExecutionInProgress` (it logs what it waits for).
+        claim_grace: seconds after which a claim that never started its tool is taken
+            over (at once when the claiming process is gone from this host).
         require_recorded_decisions: refuse a resume whose decision was not first recorded
             in the store (by :class:`~hitl_langgraph.inbox.Inbox`, which checks reviewer
             authority). Off by default so a plain ``Command(resume=...)`` works; turn it on
@@ -194,7 +200,8 @@ class GateEngine:
         worker_id: str | None = None,
         observers: Sequence[GateObserver] = (),
         default_expiry: timedelta | None = None,
-        execution_wait: float = 30.0,
+        execution_wait: float = 5.0,
+        claim_grace: float = 2.0,
         require_recorded_decisions: bool = False,
         trace_ids: Callable[[], tuple[str, str] | None] | None = None,
     ) -> None:
@@ -205,6 +212,7 @@ class GateEngine:
         self.observers: list[GateObserver] = list(observers)
         self.default_expiry = default_expiry
         self.execution_wait = execution_wait
+        self.claim_grace = claim_grace
         self.require_recorded_decisions = require_recorded_decisions
         self._serde = JsonPlusSerializer()
         self.trace_ids = trace_ids
@@ -568,6 +576,36 @@ class GateEngine:
                 self.store.update_request(
                     it.request_id, expected_status="pending", interrupt_id=iid, updated_at=now
                 )
+            elif stored.status == "cancelled":
+                self._revive(stored, iid, ctx, now)
+
+    def _revive(self, stored: ApprovalRecord, iid: str | None, ctx: _RunCtx, now: datetime) -> None:
+        """The thread asks again for a request recovery had cancelled: pending again."""
+        with contextlib.suppress(AlreadyDecided):
+            self.store.update_request(
+                stored.request_id,
+                expected_status="cancelled",
+                status="pending",
+                interrupt_id=iid,
+                decision=None,
+                decided_by=None,
+                decided_at=None,
+                approvals=[],
+                updated_at=now,
+                audit=AuditEvent(
+                    event="revived",
+                    at=now,
+                    request_id=stored.request_id,
+                    thread_id=ctx.thread_id,
+                    actor=self.worker_id,
+                    data={
+                        "was": "cancelled",
+                        "cancelled_by": stored.decided_by,
+                        "interrupt_id": iid,
+                        "reason": "the thread asked for it again under the same request id",
+                    },
+                ),
+            )
 
     def _refused(self, err: DecisionError, by_id: Mapping[str, GateItem], ctx: _RunCtx) -> None:
         now = self.clock()
@@ -820,19 +858,11 @@ class GateEngine:
         )
 
     # -- execution -------------------------------------------------------------------
-    def _begin(self, res: Resolution, ctx: _RunCtx) -> bool:
-        """True if this caller must execute; False if a result exists or another worker runs it."""
-        if res.item.assessment.route == "review":
-            self._record_final(res.item, ctx, "review")
-        if not res.journal:
-            return True
-        return self.store.claim_execution(res.request_id, worker=self.worker_id, at=self.clock())
-
     def _finish(self, res: Resolution, ctx: _RunCtx, result: Any) -> None:
         now = self.clock()
         if res.journal:
             type_, blob = self._serde.dumps_typed(result)
-            self.store.finish_execution(
+            ok = self.store.finish_execution(
                 res.request_id,
                 state="done",
                 at=now,
@@ -851,41 +881,186 @@ class GateEngine:
                         "result": _summary(result),
                     },
                 ),
+                expected_state="started",
             )
+            if not ok:
+                logger.warning(
+                    "%s finished, but its journal row was settled meanwhile (hitl recover); "
+                    "the settled outcome stands for replays",
+                    res.request_id,
+                )
         self._emit("executed", res.item, ctx, now, decision=_kind(res))
 
-    def _recorded(self, res: Resolution) -> tuple[bool, Any]:
-        rec = self.store.get_execution(res.request_id)
-        if rec is not None and rec.state == "done" and rec.result_type is not None:
-            return True, self._serde.loads_typed((rec.result_type, rec.result or b""))
-        return False, None
+    def _failed(self, res: Resolution, ctx: _RunCtx, exc: BaseException) -> None:
+        """The tool raised an ordinary error: the failure is audited and the claim
+        released in one transaction, so a retry (a node ``RetryPolicy``, a re-invoke)
+        runs it again, as it would without the gate. Tools whose failures may have taken
+        effect should use the idempotency key (see the README's reliability section)."""
+        now = self.clock()
+        try:
+            self.store.reopen_execution(
+                res.request_id,
+                expected_state=("started",),
+                audit=AuditEvent(
+                    event="execution_failed",
+                    at=now,
+                    request_id=res.request_id,
+                    thread_id=ctx.thread_id,
+                    actor=self.worker_id,
+                    data={
+                        "tool": res.tool_call.get("name"),
+                        "error": type(exc).__name__,
+                        "message": str(exc)[:500],
+                        "released": True,
+                    },
+                ),
+            )
+        except Exception:  # the tool's error is what the caller must see
+            logger.exception("could not record the failure of %s", res.request_id)
+
+    def _unstart(self, res: Resolution) -> None:
+        """The tool raised a LangGraph interrupt: it will be called again on resume."""
+        try:
+            self.store.reopen_execution(res.request_id, expected_state=("started",))
+        except Exception:
+            logger.exception("could not reopen %s after an interrupt in the tool", res.request_id)
+
+    def _step(self, res: Resolution) -> tuple[str, Any]:
+        """One look at the journal: ``("run", None)`` (this caller calls the tool now),
+        ``("result", value)``, ``("again", None)`` or ``("wait", (why, record))``."""
+        rid = res.request_id
+        now = self.clock()
+        if self.store.claim_execution(rid, worker=self.worker_id, at=now):
+            if self.store.start_execution(rid, worker=self.worker_id, at=self.clock()):
+                return "run", None
+            return "again", None  # taken over between claim and start: look again
+        rec = self.store.get_execution(rid)
+        if rec is None:
+            return "again", None
+        if rec.state == "done" and rec.result_type == SETTLED_TEXT:
+            return "result", settled_message(
+                tool=str(res.tool_call.get("name") or res.item.tool),
+                tool_call_id=str(res.tool_call.get("id") or ""),
+                state="done",
+                text=None if not rec.result else rec.result.decode("utf-8", "replace"),
+            )
+        if rec.state == "done" and rec.result_type is not None:
+            return "result", self._serde.loads_typed((rec.result_type, rec.result or b""))
+        if rec.state in ("done", "failed"):
+            return "result", settled_message(
+                tool=str(res.tool_call.get("name") or res.item.tool),
+                tool_call_id=str(res.tool_call.get("id") or ""),
+                state=rec.state,
+                text=rec.error if rec.state == "failed" else None,
+            )
+        alive = worker_alive(rec.worker)
+        if rec.state == "running":  # claimed, the tool never called
+            stale = (now - rec.started_at).total_seconds() >= self.claim_grace
+            if alive is False or stale:
+                if self.store.release_execution(rid, worker=rec.worker):
+                    self._audit_release(res, rec.worker, "gone" if alive is False else "stale")
+                return "again", None
+            return "wait", (f"worker {rec.worker} to start it", rec)
+        if alive is False:
+            raise ExecutionHeld(
+                rid,
+                worker=rec.worker,
+                started_at=rec.started_at.isoformat(),
+                why="its worker process no longer exists",
+            )
+        return "wait", (f"worker {rec.worker} to finish it (started {rec.started_at})", rec)
+
+    def _audit_release(self, res: Resolution, worker: str, why: str) -> None:
+        now = self.clock()
+        logger.warning(
+            "released the claim of %s by %s (%s): it never called the tool; running it here",
+            res.request_id,
+            worker,
+            why,
+        )
+        try:
+            self.store.append_audit(
+                AuditEvent(
+                    event="claim_released",
+                    at=now,
+                    request_id=res.request_id,
+                    actor=self.worker_id,
+                    data={"worker": worker, "reason": why, "started": False},
+                )
+            )
+        except Exception:
+            logger.exception("could not audit the released claim of %s", res.request_id)
+
+    def _prepare_run(self, res: Resolution, config: Mapping[str, Any]) -> _RunCtx:
+        ctx = _RunCtx.of(config)
+        if res.item.assessment.route == "review":
+            self._record_final(res.item, ctx, "review")
+        if res.journal:
+            pass_idempotency_key(config, res.request_id)
+        return ctx
+
+    def _timed_out(self, res: Resolution, last: Any) -> ExecutionInProgress:
+        why, rec = last
+        if rec is not None and rec.state == "started" and worker_alive(rec.worker) is False:
+            return ExecutionHeld(
+                res.request_id,
+                worker=rec.worker,
+                started_at=rec.started_at.isoformat(),
+                why="its worker process no longer exists",
+            )
+        return ExecutionInProgress(
+            res.request_id,
+            f"action {res.request_id!r}: waited {self.execution_wait:g}s for {why} and no "
+            "result came back. If that worker is still running, retry later; if it is gone, "
+            "a claim that never started is taken over by the next resume or `hitl reconcile`, "
+            f"and a started one is settled with `{RECOVER_HINT.format(rid=res.request_id)}`",
+        )
 
     def run_once(
         self, res: Resolution, execute: Callable[[], T], *, config: Mapping[str, Any]
     ) -> T:
         """Run the action, at most once per request id when the run may be replayed.
 
-        A replay (or a racing resume) gets the recorded result instead of running it
-        again; it waits up to ``execution_wait`` seconds for a claim in progress.
+        The journal row goes ``running`` (claimed) -> ``started`` (just before
+        ``execute``) -> ``done`` / ``failed``. A replay (or a racing resume) gets the
+        recorded result instead of running it again; it waits up to ``execution_wait``
+        seconds for a live worker, takes over a claim that never started, and raises
+        :class:`ExecutionHeld` for a started action whose worker is gone.
         """
-        ctx = _RunCtx.of(config)
-        if self._begin(res, ctx):
-            try:
-                result = execute()
-            except BaseException:
-                if res.journal:
-                    self.store.release_execution(res.request_id)
-                raise
+        ctx = self._prepare_run(res, config)
+        if not res.journal:
+            result = execute()
             self._finish(res, ctx, result)
             return result
         deadline = time.monotonic() + self.execution_wait
+        last: Any = None
         while True:
-            found, value = self._recorded(res)
-            if found:
+            kind, value = self._step(res)
+            if kind == "run":
+                try:
+                    result = execute()
+                except GraphBubbleUp:
+                    self._unstart(res)
+                    raise
+                except Exception as exc:
+                    self._failed(res, ctx, exc)
+                    raise
+                self._finish(res, ctx, result)
+                return result
+            if kind == "result":
                 return value  # type: ignore[no-any-return]
-            if time.monotonic() >= deadline:
-                raise ExecutionInProgress(res.request_id)
-            time.sleep(0.02)
+            if kind == "wait":
+                if last is None:
+                    logger.info(
+                        "%s: waiting up to %gs for %s",
+                        res.request_id,
+                        self.execution_wait,
+                        value[0],
+                    )
+                last = value
+                if time.monotonic() >= deadline:
+                    raise self._timed_out(res, last)
+                time.sleep(0.02)
 
     async def arun_once(
         self, res: Resolution, execute: Callable[[], Awaitable[T]], *, config: Mapping[str, Any]
@@ -894,28 +1069,47 @@ class GateEngine:
 
         A journaled action runs to completion even if the awaiting task is cancelled
         (the Agent Server cancels runs for ``multitask_strategy`` interrupt/rollback):
-        the claim is held until its outcome is recorded, so a second run waits for that
-        outcome instead of starting the action again."""
-        ctx = _RunCtx.of(config)
+        its outcome is recorded before the claim is settled, so a second run waits for
+        that outcome instead of starting the action again."""
         off = AsyncStore.of(self.store).run
-        if await off(self._begin, res, ctx):
-            if res.journal:
-                return await run_to_completion(
-                    execute,
-                    on_result=lambda result: off(self._finish, res, ctx, result),
-                    on_error=lambda: off(self.store.release_execution, res.request_id),
-                )
+        ctx = await off(self._prepare_run, res, config)
+        if not res.journal:
             result = await execute()
             await off(self._finish, res, ctx, result)
             return result
+
+        async def settle_error(exc: BaseException) -> None:
+            if isinstance(exc, GraphBubbleUp):
+                await off(self._unstart, res)
+            elif isinstance(exc, Exception):
+                await off(self._failed, res, ctx, exc)
+            # the action itself was cancelled (its loop is closing): it may have taken
+            # effect, so it stays "started" and is held for a human (`hitl recover`)
+
         deadline = time.monotonic() + self.execution_wait
+        last: Any = None
         while True:
-            found, value = await off(self._recorded, res)
-            if found:
+            kind, value = await off(self._step, res)
+            if kind == "run":
+                return await run_to_completion(
+                    execute,
+                    on_result=lambda result: off(self._finish, res, ctx, result),
+                    on_error=settle_error,
+                )
+            if kind == "result":
                 return value  # type: ignore[no-any-return]
-            if time.monotonic() >= deadline:
-                raise ExecutionInProgress(res.request_id)
-            await asyncio.sleep(0.02)
+            if kind == "wait":
+                if last is None:
+                    logger.info(
+                        "%s: waiting up to %gs for %s",
+                        res.request_id,
+                        self.execution_wait,
+                        value[0],
+                    )
+                last = value
+                if time.monotonic() >= deadline:
+                    raise self._timed_out(res, last)
+                await asyncio.sleep(0.02)
 
 
 def _resume_map() -> Mapping[str, Any] | None:

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from ..errors import AlreadyDecided, DecisionError
+from ..gates.journal import worker_alive
 from ..store.base import RequestFilter
 from ..store.records import ApprovalRecord, AuditEvent
 from ._base import DECIDED_STATUSES, MAX_LIMIT, RESUME_MARK, Committed, InboxBase
@@ -46,6 +47,8 @@ class ResumeMixin(InboxBase):
         mark = rec.metadata.get(RESUME_MARK)
         if not isinstance(mark, dict):
             return None
+        if worker_alive(str(mark.get("by") or "")) is False:
+            return None  # the inbox that marked it is gone: no resume is in flight
         try:
             due = datetime.fromisoformat(str(mark.get("at"))) + self.stale_after
         except ValueError:

@@ -412,3 +412,46 @@ class Inbox(DeadlineMixin, DecideMixin):
         from .reconcile import reconcile
 
         return reconcile(self, thread_ids=thread_ids, grace=grace)
+
+    def recover(
+        self,
+        request_id: str,
+        how: str,
+        *,
+        result: str | None = None,
+        by: str = "operator",
+        force: bool = False,
+        thread_id: str | None = None,
+    ) -> Any:
+        """Settle an execution held for a human (its tool started, its worker never
+        finished) and drive its thread on; see :mod:`~hitl_langgraph.inbox.recover`.
+
+        ``how`` is ``"rerun"``, ``"mark_done"`` (``result`` becomes the tool's output)
+        or ``"mark_failed"``. Audited as ``recovered``. Raises
+        :class:`~hitl_langgraph.errors.NothingToRecover` (nothing changed) when the
+        execution is not held, and for a start whose process still runs (unless
+        ``force``). CLI: ``hitl recover REQUEST_ID --rerun | --mark-done [--result TEXT]
+        | --mark-failed``. Returns a :class:`~hitl_langgraph.inbox.recover.RecoverResult`.
+        """
+        from .recover import recover
+
+        return recover(
+            self, request_id, how, result=result, by=by, force=force, thread_id=thread_id
+        )
+
+    async def arecover(
+        self,
+        request_id: str,
+        how: str,
+        *,
+        result: str | None = None,
+        by: str = "operator",
+        force: bool = False,
+        thread_id: str | None = None,
+    ) -> Any:
+        """Async :meth:`recover`."""
+        from .recover import arecover
+
+        return await arecover(
+            self, request_id, how, result=result, by=by, force=force, thread_id=thread_id
+        )

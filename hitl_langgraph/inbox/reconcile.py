@@ -5,7 +5,11 @@ raw ``Command(resume=...)`` can leave them disagreeing. :func:`reconcile` reads 
 state of every thread the store knows (plus any ``thread_ids`` you pass) and:
 
 * **cancels** a pending request whose thread has no interrupt asking for it any more
-  (status ``cancelled``, ``cancelled`` audit event);
+  (status ``cancelled``, ``cancelled`` audit event) - unless the thread's next step
+  re-runs the node that asked for it (the run crashed after writing the row, before the
+  interrupt was checkpointed): re-driving the thread asks again under the same id, so
+  the row stays pending (``awaiting_rerun``). A cancelled row that is asked for again
+  is revived (``revived`` audit event) instead of failing;
 * **relinks** a pending request found under another interrupt id (``interrupt_id``);
 * **inserts** a request row for a gate interrupt whose actions have no row, built from
   the interrupt value (requester from the checkpoint's ``user_id``, ``on_expiry``
@@ -26,8 +30,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import AlreadyDecided
+from ..gates.journal import worker_alive
 from ..store.records import ApprovalRecord, AuditEvent
-from ._base import DECIDED_STATUSES, iter_requests
+from ._base import DECIDED_STATUSES, RESUME_MARK, iter_requests
 from ._graph import hitl_interrupts, resume_key
 from .results import ApplyReport, ReconcileReport
 
@@ -121,6 +126,23 @@ def _cancel(inbox: Inbox, rec: ApprovalRecord, state: Any, now: datetime) -> boo
     return True
 
 
+def _will_ask_again(rec: ApprovalRecord, state: Any) -> bool:
+    """Whether the thread's next step re-runs the node that asked for ``rec`` (a run that
+    crashed after writing the row, before the interrupt was checkpointed): re-driving
+    the thread asks again under the same request id, so the row must stay pending."""
+    nxt = tuple(getattr(state, "next", ()) or ())
+    if not nxt:
+        return False
+    top = rec.checkpoint_ns.split("|", 1)[0].split(":", 1)[0] if rec.checkpoint_ns else rec.node
+    return top in nxt or rec.node in nxt
+
+
+def _marker_gone(rec: ApprovalRecord) -> bool:
+    """The decision's resume marker names an inbox process that no longer exists."""
+    mark = rec.metadata.get(RESUME_MARK)
+    return isinstance(mark, dict) and worker_alive(str(mark.get("by") or "")) is False
+
+
 def _insert(inbox: Inbox, rec: ApprovalRecord, now: datetime) -> bool:
     _, created = inbox.store.put_request(
         rec,
@@ -157,7 +179,8 @@ def _reapply(inbox: Inbox, rec: ApprovalRecord, now: datetime, report: Reconcile
                 "inspect the thread"
             )
             return
-        if now - claim.started_at < inbox.stale_after:
+        gone = worker_alive(claim.worker) is False
+        if not gone and now - claim.started_at < inbox.stale_after:
             return  # a worker's resume is in flight
         inbox.store.release_execution(resume_key(rec.request_id))
     elif inbox._marked_fresh(rec, now) is not None:
@@ -204,6 +227,8 @@ def reconcile(
                         pass
             elif now - rec.updated_at < grace:
                 report.skipped_recent.append(rid)
+            elif _will_ask_again(rec, state):
+                report.awaiting_rerun.append(rid)
             elif _cancel(inbox, rec, state, now):
                 report.cancelled.append(rid)
         for rid, (intr, ar, i) in asked.items():
@@ -213,7 +238,7 @@ def reconcile(
                 if _insert(inbox, new, now):
                     report.inserted.append(rid)
             elif existing.status in DECIDED_STATUSES:
-                if now - existing.updated_at < grace:
+                if now - existing.updated_at < grace and not _marker_gone(existing):
                     report.skipped_recent.append(rid)
                 else:
                     _reapply(inbox, existing, now, report)

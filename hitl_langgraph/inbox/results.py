@@ -187,6 +187,9 @@ class ReconcileReport:
     """Decided requests whose interrupt was still pending (resume lost or crashed): resumed."""
     skipped_recent: list[str] = field(default_factory=list)
     """Requests changed within the grace period (a run may be in flight): left alone."""
+    awaiting_rerun: list[str] = field(default_factory=list)
+    """Pending requests without an interrupt whose thread's next step re-runs the node
+    that asks for them (crashed before checkpointing it): left pending; re-drive it."""
     errors: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -202,5 +205,6 @@ class ReconcileReport:
             "relinked": self.relinked,
             "applied": self.applied,
             "skipped_recent": self.skipped_recent,
+            "awaiting_rerun": self.awaiting_rerun,
             "errors": self.errors,
         }

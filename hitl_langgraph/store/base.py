@@ -152,9 +152,21 @@ class ApprovalStore(ABC):
         :class:`~hitl_langgraph.errors.RequestNotFound` for an unknown id."""
 
     # -- execution journal -----------------------------------------------------------
+    # States: ``running`` (claimed, the tool not called yet) -> ``started`` (written just
+    # before the tool is called) -> ``done`` | ``failed``. A claim that never started may
+    # be released and taken over safely (``start_execution`` is a compare-and-set, so a
+    # worker whose claim was taken over never calls the tool); a started one is held for
+    # a human (``hitl recover``).
     @abstractmethod
     def claim_execution(self, request_id: str, *, worker: str, at: datetime) -> bool:
         """Claim the right to execute ``request_id``; ``True`` for exactly one caller."""
+
+    @abstractmethod
+    def start_execution(self, request_id: str, *, worker: str, at: datetime) -> bool:
+        """Mark ``worker``'s claim as started (``started_at`` = ``at``), just before the
+        tool is called. ``True`` only if the row is still ``running`` and claimed by
+        ``worker`` (compare-and-set); otherwise nothing changes and the caller must not
+        call the tool."""
 
     @abstractmethod
     def finish_execution(
@@ -167,16 +179,30 @@ class ApprovalStore(ABC):
         result: bytes | None = None,
         error: str | None = None,
         audit: AuditEvent | None = None,
-    ) -> None:
-        """Record the outcome of a claimed execution (``state`` is ``done`` or ``failed``)."""
+        expected_state: str | Sequence[str] | None = None,
+    ) -> bool:
+        """Record the outcome of a claimed execution (``state`` is ``done`` or ``failed``).
+
+        With ``expected_state`` only a row in one of those states is changed (and the
+        audit appended); ``False`` if it was in another. Raises
+        :class:`~hitl_langgraph.errors.RequestNotFound` if there is no row."""
 
     @abstractmethod
     def get_execution(self, request_id: str) -> ExecutionRecord | None:
         """The journal row, or ``None`` if never claimed."""
 
     @abstractmethod
-    def release_execution(self, request_id: str) -> bool:
-        """Delete a ``running`` claim (a crashed worker); ``True`` if one was removed."""
+    def release_execution(self, request_id: str, *, worker: str | None = None) -> bool:
+        """Delete a ``running`` claim that never started (a crashed worker); with
+        ``worker``, only that worker's claim. ``True`` if one was removed. Started and
+        finished rows are never released here (see :meth:`reopen_execution`)."""
+
+    @abstractmethod
+    def reopen_execution(
+        self, request_id: str, *, expected_state: Sequence[str], audit: AuditEvent | None = None
+    ) -> bool:
+        """Delete the row if its state is one of ``expected_state`` (a human chose to run a
+        held or failed action again), appending ``audit`` in the same transaction."""
 
     # -- audit -----------------------------------------------------------------------
     @abstractmethod

@@ -124,6 +124,14 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
             )
             return True
 
+    def start_execution(self, request_id: str, *, worker: str, at: datetime) -> bool:
+        with self._lock:
+            current = self._executions.get(request_id)
+            if current is None or current.state != "running" or current.worker != worker:
+                return False
+            self._executions[request_id] = replace(current, state="started", started_at=at)
+            return True
+
     def finish_execution(
         self,
         request_id: str,
@@ -134,11 +142,15 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
         result: bytes | None = None,
         error: str | None = None,
         audit: AuditEvent | None = None,
-    ) -> None:
+        expected_state: str | Sequence[str] | None = None,
+    ) -> bool:
+        expected = expected_statuses(expected_state)
         with self._lock:
             current = self._executions.get(request_id)
             if current is None:
                 raise RequestNotFound(request_id)
+            if expected is not None and current.state not in expected:
+                return False
             self._executions[request_id] = replace(
                 current,
                 state=state,  # type: ignore[arg-type]
@@ -149,17 +161,32 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
             )
             if audit is not None:
                 self._append(audit)
+            return True
 
     def get_execution(self, request_id: str) -> ExecutionRecord | None:
         with self._lock:
             return self._executions.get(request_id)
 
-    def release_execution(self, request_id: str) -> bool:
+    def release_execution(self, request_id: str, *, worker: str | None = None) -> bool:
         with self._lock:
             current = self._executions.get(request_id)
             if current is None or current.state != "running":
                 return False
+            if worker is not None and current.worker != worker:
+                return False
             del self._executions[request_id]
+            return True
+
+    def reopen_execution(
+        self, request_id: str, *, expected_state: Sequence[str], audit: AuditEvent | None = None
+    ) -> bool:
+        with self._lock:
+            current = self._executions.get(request_id)
+            if current is None or current.state not in expected_state:
+                return False
+            del self._executions[request_id]
+            if audit is not None:
+                self._append(audit)
             return True
 
     def _append(self, event: AuditEvent) -> AuditEvent:

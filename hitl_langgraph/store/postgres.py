@@ -155,6 +155,13 @@ MIGRATIONS: list[str] = [
     CREATE SEQUENCE hitl_audit_seq;
     SELECT setval('hitl_audit_seq', COALESCE((SELECT MAX(seq) FROM hitl_audit), 0) + 1, false);
     """,
+    # version 4: the execution journal tells a claim that never started ("running") from
+    # a tool that was called ("started"). A legacy "running" row of a gated action may
+    # have started: it is held for a human (`hitl recover`), never run again on a guess.
+    """
+    UPDATE hitl_executions SET state = 'started'
+        WHERE state = 'running' AND request_id LIKE 'req!_%' ESCAPE '!';
+    """,
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
 
@@ -413,6 +420,15 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
             )
             return cur.rowcount == 1
 
+    def start_execution(self, request_id: str, *, worker: str, at: datetime) -> bool:
+        with self._tx("mark the execution started") as cur:
+            cur.execute(
+                "UPDATE hitl_executions SET state = 'started', started_at = %s "
+                "WHERE request_id = %s AND state = 'running' AND worker = %s",
+                (utc(at, "at"), request_id, worker),
+            )
+            return cur.rowcount == 1
+
     def finish_execution(
         self,
         request_id: str,
@@ -423,17 +439,27 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
         result: bytes | None = None,
         error: str | None = None,
         audit: AuditEvent | None = None,
-    ) -> None:
+        expected_state: str | Sequence[str] | None = None,
+    ) -> bool:
+        expected = expected_statuses(expected_state)
         with self._tx("record the execution result") as cur:
-            cur.execute(
+            sql = (
                 "UPDATE hitl_executions SET state = %s, finished_at = %s, result_type = %s, "
-                "result = %s, error = %s WHERE request_id = %s",
-                (state, utc(at, "at"), result_type, result, error, request_id),
+                "result = %s, error = %s WHERE request_id = %s"
             )
+            params: list[Any] = [state, utc(at, "at"), result_type, result, error, request_id]
+            if expected is not None:
+                sql += " AND state IN (" + ", ".join(["%s"] * len(expected)) + ")"
+                params.extend(expected)
+            cur.execute(sql, params)
             if cur.rowcount == 0:
-                raise RequestNotFound(request_id)
+                cur.execute("SELECT 1 FROM hitl_executions WHERE request_id = %s", (request_id,))
+                if cur.fetchone() is None:
+                    raise RequestNotFound(request_id)
+                return False
             if audit is not None:
                 self._append(cur, audit)
+            return True
 
     def get_execution(self, request_id: str) -> ExecutionRecord | None:
         with self._tx("read the execution") as cur:
@@ -443,13 +469,39 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
             return None
         return native_row(ExecutionRecord, EXEC_FIELDS, r, time_fields=EXEC_TIME_FIELDS)
 
-    def release_execution(self, request_id: str) -> bool:
+    def release_execution(self, request_id: str, *, worker: str | None = None) -> bool:
         with self._tx("release the execution claim") as cur:
-            cur.execute(
-                "DELETE FROM hitl_executions WHERE request_id = %s AND state = 'running'",
-                (request_id,),
-            )
+            if worker is None:
+                cur.execute(
+                    "DELETE FROM hitl_executions WHERE request_id = %s AND state = 'running'",
+                    (request_id,),
+                )
+            else:
+                cur.execute(
+                    "DELETE FROM hitl_executions "
+                    "WHERE request_id = %s AND state = 'running' AND worker = %s",
+                    (request_id, worker),
+                )
             return cur.rowcount > 0
+
+    def reopen_execution(
+        self, request_id: str, *, expected_state: Sequence[str], audit: AuditEvent | None = None
+    ) -> bool:
+        states = list(expected_state)
+        if not states:
+            return False
+        with self._tx("reopen the execution") as cur:
+            cur.execute(
+                "DELETE FROM hitl_executions WHERE request_id = %s AND state IN ("
+                + ", ".join(["%s"] * len(states))
+                + ")",
+                [request_id, *states],
+            )
+            if cur.rowcount == 0:
+                return False
+            if audit is not None:
+                self._append(cur, audit)
+            return True
 
     # -- audit ------------------------------------------------------------------------
     def _append(self, cur: psycopg.Cursor[dict[str, Any]], event: AuditEvent) -> AuditEvent:

@@ -101,12 +101,14 @@ class ApprovalRecord:
 class ExecutionRecord:
     """The execution journal: one row per action run, so replays never run it again.
 
-    ``state`` is ``running`` once claimed and ``done`` (or ``failed``) with the result.
+    ``state`` is ``running`` once claimed, ``started`` from just before the tool is
+    called, and ``done`` (or ``failed``) with the result. ``started_at`` is the claim
+    time, then the start time.
     ``result_type``/``result`` are LangGraph serde output (``JsonPlusSerializer``).
     """
 
     request_id: str
-    state: Literal["running", "done", "failed"]
+    state: Literal["running", "started", "done", "failed"]
     worker: str
     started_at: datetime
     finished_at: datetime | None = None

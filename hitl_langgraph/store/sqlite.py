@@ -146,6 +146,13 @@ MIGRATIONS: list[str] = [
     );
     INSERT INTO hitl_audit_counter (id, last_seq) SELECT 1, COALESCE(MAX(seq), 0) FROM hitl_audit;
     """,
+    # version 4: the execution journal tells a claim that never started ("running") from
+    # a tool that was called ("started"). A legacy "running" row of a gated action may
+    # have started: it is held for a human (`hitl recover`), never run again on a guess.
+    """
+    UPDATE hitl_executions SET state = 'started'
+        WHERE state = 'running' AND request_id LIKE 'req!_%' ESCAPE '!';
+    """,
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
 
@@ -443,6 +450,15 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
             )
             return cur.rowcount == 1
 
+    def start_execution(self, request_id: str, *, worker: str, at: datetime) -> bool:
+        with self._write("mark the execution started") as conn:
+            cur = conn.execute(
+                "UPDATE hitl_executions SET state = 'started', started_at = ? "
+                "WHERE request_id = ? AND state = 'running' AND worker = ?",
+                (_ts(at, "at"), request_id, worker),
+            )
+            return cur.rowcount == 1
+
     def finish_execution(
         self,
         request_id: str,
@@ -453,17 +469,29 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
         result: bytes | None = None,
         error: str | None = None,
         audit: AuditEvent | None = None,
-    ) -> None:
+        expected_state: str | Sequence[str] | None = None,
+    ) -> bool:
+        expected = expected_statuses(expected_state)
         with self._write("record the execution result") as conn:
-            cur = conn.execute(
+            sql = (
                 "UPDATE hitl_executions SET state = ?, finished_at = ?, result_type = ?, "
-                "result = ?, error = ? WHERE request_id = ?",
-                (state, _ts(at, "at"), result_type, result, error, request_id),
+                "result = ?, error = ? WHERE request_id = ?"
             )
+            params: list[Any] = [state, _ts(at, "at"), result_type, result, error, request_id]
+            if expected is not None:
+                sql += " AND state IN (" + ", ".join(["?"] * len(expected)) + ")"
+                params.extend(expected)
+            cur = conn.execute(sql, params)
             if cur.rowcount == 0:
-                raise RequestNotFound(request_id)
+                cur = conn.execute(
+                    "SELECT 1 FROM hitl_executions WHERE request_id = ?", (request_id,)
+                )
+                if cur.fetchone() is None:
+                    raise RequestNotFound(request_id)
+                return False
             if audit is not None:
                 self._append(conn, audit)
+            return True
 
     def get_execution(self, request_id: str) -> ExecutionRecord | None:
         rows = self._read(
@@ -475,13 +503,39 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
             return None
         return text_row(ExecutionRecord, EXEC_FIELDS, rows[0], time_fields=EXEC_TIME_FIELDS)
 
-    def release_execution(self, request_id: str) -> bool:
+    def release_execution(self, request_id: str, *, worker: str | None = None) -> bool:
         with self._write("release the execution claim") as conn:
-            cur = conn.execute(
-                "DELETE FROM hitl_executions WHERE request_id = ? AND state = 'running'",
-                (request_id,),
-            )
+            if worker is None:
+                cur = conn.execute(
+                    "DELETE FROM hitl_executions WHERE request_id = ? AND state = 'running'",
+                    (request_id,),
+                )
+            else:
+                cur = conn.execute(
+                    "DELETE FROM hitl_executions "
+                    "WHERE request_id = ? AND state = 'running' AND worker = ?",
+                    (request_id, worker),
+                )
             return cur.rowcount > 0
+
+    def reopen_execution(
+        self, request_id: str, *, expected_state: Sequence[str], audit: AuditEvent | None = None
+    ) -> bool:
+        states = list(expected_state)
+        if not states:
+            return False
+        with self._write("reopen the execution") as conn:
+            cur = conn.execute(
+                "DELETE FROM hitl_executions WHERE request_id = ? AND state IN ("
+                + ", ".join(["?"] * len(states))
+                + ")",
+                [request_id, *states],
+            )
+            if cur.rowcount == 0:
+                return False
+            if audit is not None:
+                self._append(conn, audit)
+            return True
 
     # -- audit ------------------------------------------------------------------------
     def _append(self, conn: sqlite3.Connection, event: AuditEvent) -> AuditEvent:
