@@ -54,8 +54,8 @@ def test_gate_spans_arrive_as_guardrails_nested_in_the_run(
     assert tracing.force_flush(5.0)
     spans = phoenix_server.wait_for_spans(phoenix_project, SPANS_PER_RUN + 2)
     names = _by_name(spans)
-    (executed,) = names["hitl.gate lookup executed"]
-    (decided,) = names["hitl.gate lookup decided"]
+    (executed,) = names["gate lookup → approve (executed)"]
+    (decided,) = names["gate lookup → approve (decided)"]
     assert executed["span_kind"] == decided["span_kind"] == "GUARDRAIL"
     (lookup,) = names["lookup"]
     assert executed["parent_id"] == lookup["context"]["span_id"]
@@ -82,7 +82,7 @@ def test_suppressed_spans_never_reach_phoenix(
     recorder(make_event("denied"))  # the marker: once it is in, anything earlier would be
     assert tracing.force_flush(5.0)
     spans = phoenix_server.wait_for_spans(phoenix_project, 1)
-    assert [s["name"] for s in spans] == ["hitl.gate lookup denied"]
+    assert [s["name"] for s in spans] == ["gate lookup → approve (denied)"]
     assert tracing.stats().received == 1
 
 

@@ -11,11 +11,13 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigurationError, missing_dependency
+from ..gates import events as gate_events
 
 try:
     from openinference.instrumentation import OITracer, TraceConfig
@@ -69,6 +71,7 @@ class TracingHandle:
         shutdown_timeout: float,
         instrumented: bool = False,
         error: str | None = None,
+        gate_observers: Sequence[gate_events.GateObserver] = (),
     ) -> None:
         self._provider = provider
         self._processor = processor
@@ -80,8 +83,23 @@ class TracingHandle:
         self._instrumented = instrumented
         self._is_shutdown = error is not None
         self._lock = threading.Lock()
+        self._gate_observers: tuple[gate_events.GateObserver, ...] = tuple(gate_observers)
+        self._gates_registered = False
+        self._tracker: Any = None
         if not self._is_shutdown:
             atexit.register(self._at_exit)
+
+    @property
+    def gate_observers(self) -> tuple[gate_events.GateObserver, ...]:
+        """The observers every gate in the process uses by default (empty with
+        ``gates=False``): a :class:`GateSpanRecorder` plus the ``observers`` you gave."""
+        return self._gate_observers
+
+    def _register_gates(self) -> None:
+        from .spans import current_trace_ids
+
+        gate_events.set_default_observers(self._gate_observers, trace_ids=current_trace_ids)
+        self._gates_registered = True
 
     @property
     def tracer_provider(self) -> trace_api.TracerProvider:
@@ -147,12 +165,30 @@ class TracingHandle:
                 return self.stats().lost == 0
             self._is_shutdown = True
         atexit.unregister(self._at_exit)
+        if self._gates_registered:
+            self._gates_registered = False
+            if gate_events.default_observers() == self._gate_observers:
+                gate_events.clear_default_observers()
         if self._instrumented:
             self._instrumented = False
             _uninstrument_langchain()
         ok = True
+        deadline = time.monotonic() + timeout
         if self._processor is not None:
             ok = self._processor.close(timeout)
+        # then the observers' own outboxes (review requests need their spans in Phoenix
+        # first), within what is left of the same bound
+        for obs in self._gate_observers:
+            flush = getattr(obs, "flush", None)
+            if callable(flush):
+                left = max(0.0, deadline - time.monotonic())
+                try:
+                    ok = bool(flush(left)) and ok
+                except Exception:
+                    logger.exception("hitl_langgraph tracing: flushing %r failed", obs)
+                    ok = False
+        if self._tracker is not None:
+            self._tracker.shutdown()
         _forget(self)
         return ok
 
@@ -180,6 +216,8 @@ class _Key:
     span_exporter: object
     trace_config: TraceConfig
     set_global: bool
+    gates: bool
+    observers: tuple[object, ...]
 
 
 _registry_lock = threading.RLock()
@@ -206,6 +244,8 @@ def setup_tracing(
     span_exporter: SpanExporter | None = None,
     trace_config: TraceConfig | None = None,
     set_global: bool = False,
+    gates: bool = True,
+    observers: Sequence[gate_events.GateObserver] = (),
 ) -> TracingHandle:
     """Trace LangGraph runs (and gate events) to Phoenix, without risking the app.
 
@@ -254,6 +294,17 @@ def setup_tracing(
             environment variables.
         set_global: Also register the provider as the global OpenTelemetry provider
             (possible once per process). Off by default.
+        gates: Turn asynchronous oversight on for **every gate in the process**: each
+            gate event becomes a GUARDRAIL span, each pause stores the current trace ids
+            (so the decision links back to the paused trace), and ``observers`` (say a
+            :class:`~hitl_langgraph.review.ReviewSampler`) see every event, with no
+            per-gate wiring. A gate keeps its own explicit observers (one of the same
+            type replaces the default) and ``trace_ids``; ``GateEngine(tracing=False)``
+            opts a gate out. ``shutdown`` removes the defaults.
+        observers: More process-wide gate observers (see ``gates``). An observer with a
+            ``flush(timeout)`` method is flushed by ``shutdown`` and at exit, after the
+            spans and within the same bound: that is how a short script's review
+            requests reach Phoenix before the process ends.
 
     Returns:
         A :class:`TracingHandle`.
@@ -264,6 +315,11 @@ def setup_tracing(
     """
     global _active
     _validate(project, max_queue_size, export_timeout, tracer_provider, span_exporter)
+    for obs in observers:
+        if not callable(obs):
+            raise ConfigurationError(
+                f"observers must be gate observers (callables taking a GateEvent), got {obs!r}"
+            )
     resolved = _resolve_endpoint(endpoint)
     config = trace_config if trace_config is not None else TraceConfig()
     key = _Key(
@@ -278,6 +334,8 @@ def setup_tracing(
         span_exporter=span_exporter,
         trace_config=config,
         set_global=set_global,
+        gates=gates,
+        observers=tuple(observers),
     )
     with _registry_lock:
         if _active is not None:
@@ -289,6 +347,8 @@ def setup_tracing(
         handle = _build(key, headers)
         if handle.enabled:
             _active = (key, handle)
+            if gates:
+                handle._register_gates()
         return handle
 
 
@@ -350,6 +410,12 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
                 close_exporter=key.span_exporter is None,  # an injected exporter is yours
             )
             provider.add_span_processor(processor)
+        tracker = None
+        if exporter is not None or key.tracer_provider is None:
+            from .spans import RootSpanTracker
+
+            tracker = RootSpanTracker()
+            provider.add_span_processor(tracker)
         instrumented = False
         if key.instrument_langchain:
             instrumented = _instrument_langchain(provider, key.trace_config)
@@ -359,7 +425,7 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
             from ..notebook.display import configure
 
             configure(phoenix_url=exporter_endpoint.removesuffix(_TRACES_PATH), project=key.project)
-        return TracingHandle(
+        handle = TracingHandle(
             provider=provider,
             processor=processor,
             project=key.project,
@@ -368,6 +434,15 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
             shutdown_timeout=key.export_timeout,
             instrumented=instrumented,
         )
+        if key.gates:
+            from .spans import GateSpanRecorder
+
+            handle._gate_observers = (
+                GateSpanRecorder(handle),
+                *cast("tuple[gate_events.GateObserver, ...]", key.observers),
+            )
+        handle._tracker = tracker
+        return handle
     except Exception as exc:
         logger.warning(
             "hitl_langgraph tracing disabled: setup failed (%s: %s); the graph runs untraced",
