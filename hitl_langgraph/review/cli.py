@@ -12,7 +12,8 @@ and ``phoenix``.
 
 Options: ``--store`` (env ``HITL_STORE_URL``), ``--phoenix`` (env ``PHOENIX_BASE_URL``
 or ``PHOENIX_COLLECTOR_ENDPOINT``, default ``http://127.0.0.1:6006``), ``--project``
-(env ``PHOENIX_PROJECT_NAME``, default ``default``), ``--json``.
+(env ``PHOENIX_PROJECT_NAME``; without either, the commands that need a project stop
+with exit 2 and list the projects Phoenix has), ``--json``.
 
 Exit codes as in ``hitl``: 0 ok, 1 error (Phoenix unreachable included), 2 usage or
 configuration error, 3 refused (an invalid verdict).
@@ -72,6 +73,9 @@ def register(subparsers: Any) -> None:
     leaf(rsub, "sla", "oldest unreviewed item and items past due")
     p = leaf(rsub, "setup", "create the annotation configs and assign them to the project")
     p.add_argument("--update", action="store_true", help="replace configs defined differently")
+    p.add_argument(
+        "--create", action="store_true", help="create the project if Phoenix does not have it"
+    )
     p = leaf(subparsers, "sync", "send spooled review requests and verdicts to Phoenix")
     p.add_argument("--force", action="store_true", help="ignore retry backoff")
     p = leaf(subparsers, "phoenix", "run a local Phoenix server (phoenix serve)")
@@ -102,9 +106,48 @@ class _Session:
             raise ConfigurationError("no store: pass --store URL or set HITL_STORE_URL")
         self.out = out
         self.json = bool(getattr(args, "json", False))
-        self.project = _opt(args, "project", "PHOENIX_PROJECT_NAME", "default") or "default"
+        self._project = _opt(args, "project", "PHOENIX_PROJECT_NAME", None)
         self.store = open_store(url)
         self.client = PhoenixClient(resolve_base_url(getattr(args, "phoenix", None)))
+
+    @property
+    def project(self) -> str:
+        """``--project`` or ``PHOENIX_PROJECT_NAME``; else a usage error listing projects."""
+        if self._project:
+            return self._project
+        names = self.project_names()
+        raise ConfigurationError(
+            "no project: pass --project NAME or set PHOENIX_PROJECT_NAME. Phoenix has: "
+            + (", ".join(names) if names else "(no project, or Phoenix is unreachable)")
+        )
+
+    def project_names(self) -> list[str]:
+        from .phoenix_client import PhoenixError
+
+        try:
+            return sorted(str(p["name"]) for p in self.client.list_projects())
+        except PhoenixError:
+            return []
+
+    def check_project(self) -> None:
+        """Refuse a project Phoenix does not have and the store has no samples of."""
+        from .errors import UnknownProject
+        from .phoenix_client import PhoenixError
+
+        project = self.project
+        if self.store.list_review_samples(project, sampled=None, reviewed=None, limit=1):
+            return
+        try:
+            found = self.client.get_project(project)
+        except PhoenixError:
+            return  # unreachable: the queue says so itself
+        if found is None:
+            names = self.project_names()
+            raise UnknownProject(
+                f"Phoenix has no project {project!r} and the store no samples of it. "
+                f"Existing projects: {', '.join(names) or '(none)'}",
+                projects=tuple(names),
+            )
 
     def queue(self) -> Any:
         from .queue import ReviewQueue
@@ -129,12 +172,16 @@ def _age(seconds: float | None) -> str:
 
 
 def _pending(s: _Session, args: argparse.Namespace) -> int:
+    s.check_project()
     q = s.queue()
     items = q.pending(args.limit, details=not args.no_details)
     sla = q.sla()
     lines = [
         f"{sla.pending} pending, {sla.past_due} past due, oldest {_age(sla.oldest_age_seconds)}"
+        f" in project {s.project}"
     ]
+    if items.url:
+        lines.append(f"review them in Phoenix: {items.url}")
     for it in items:
         sm = it.sample
         late = "LATE " if it.overdue else ""
@@ -142,7 +189,10 @@ def _pending(s: _Session, args: argparse.Namespace) -> int:
             f"{late}due {sm.due_at:%Y-%m-%d %H:%M}Z  p{sm.priority}  risk {sm.score:.2f}  "
             f"{sm.tool}  span {sm.span_id or '-'}  {it.url or ''}".rstrip()
         )
-    s.emit({"sla": sla.to_dict(), "items": [it.to_dict() for it in items]}, "\n".join(lines))
+    s.emit(
+        {"sla": sla.to_dict(), "items": [it.to_dict() for it in items], "url": items.url},
+        "\n".join(lines),
+    )
     return EXIT_OK
 
 
@@ -163,6 +213,7 @@ def _submit(s: _Session, args: argparse.Namespace) -> int:
 
 
 def _collect(s: _Session, args: argparse.Namespace) -> int:
+    s.check_project()
     rep = s.queue().collect(include_reviewed=args.all)
     text = (
         f"read {rep.annotations} annotation(s) on {rep.spans} span(s): {rep.changed} new or "
@@ -184,6 +235,8 @@ def _sla(s: _Session, args: argparse.Namespace) -> int:
 
 
 def _setup(s: _Session, args: argparse.Namespace) -> int:
+    if not args.create:
+        s.check_project()
     rep = s.queue().setup(update=args.update)
     text = (
         f"project {rep.project}: created {rep.created or '-'}, existing {rep.existing or '-'}, "
@@ -198,12 +251,25 @@ def _sync(s: _Session, args: argparse.Namespace) -> int:
 
     project = getattr(args, "project", None) or os.environ.get("PHOENIX_PROJECT_NAME")
     rep = Spool(s.store, s.client, project=project).sync(force=args.force)
+    parked = s.store.list_outbox(status="failed", project=project, limit=1000)
     text = (
         f"mirrored {rep.mirrored}, retrying {rep.retrying}, failed {rep.failed}; "
         f"{rep.pending} pending" + (" (Phoenix unreachable)" if rep.unavailable else "")
     )
-    s.emit(vars(rep), text)
-    return EXIT_ERROR if rep.unavailable or rep.failed else EXIT_OK
+    if parked:
+        text += f"\n{len(parked)} parked (never retried; fix and re-submit):"
+        for e in parked:
+            text += f"\n  {e.project}  {e.name} on span {e.span_id}: {e.last_error}"
+    data = {
+        **vars(rep),
+        "parked": [
+            {"entry_id": e.entry_id, "project": e.project, "span_id": e.span_id, "name": e.name,
+             "reason": e.last_error}
+            for e in parked
+        ],
+    }  # fmt: skip
+    s.emit(data, text)
+    return EXIT_ERROR if rep.unavailable or rep.failed or parked else EXIT_OK
 
 
 def _phoenix(args: argparse.Namespace, out: TextIO) -> int:

@@ -250,6 +250,22 @@ class PhoenixClient:
             return None
         return cast(dict[str, Any], body["data"])
 
+    def list_projects(self) -> list[dict[str, Any]]:
+        """Every project (``name``, ``id``), all pages."""
+        return self._pages("/v1/projects", [], None, 100)
+
+    def find_span(self, project: str, span_id: str) -> dict[str, Any] | None:
+        """The span with this OpenTelemetry id in ``project``, or ``None``.
+
+        Raises:
+            PhoenixNotFound: the project does not exist (or holds no span yet).
+        """
+        found = self.request(
+            "GET", f"/v1/projects/{_q(project)}/spans", params=[("span_id", span_id), ("limit", 1)]
+        )
+        data = found.get("data") or []
+        return cast(dict[str, Any], data[0]) if data else None
+
     def ensure_project(self, project: str, *, description: str = "") -> dict[str, Any]:
         """The project, created if missing (so configs can be assigned before any span)."""
         found = self.get_project(project)
@@ -376,6 +392,17 @@ class PhoenixClient:
         """
         url = f"{self.base_url}/projects/{_q(project_id)}/traces/{_q(trace_id)}"
         return url + (f"?selectedSpanNodeId={_q(span_node_id)}" if span_node_id else "")
+
+    def spans_url(self, project_id: str, filter_condition: str | None = None) -> str:
+        """The project's span list in the Phoenix UI, filtered with Phoenix's own filter
+        expression (the UI reads it from ``?spanFilterCondition=``, as its filter box
+        writes it)."""
+        url = f"{self.base_url}/projects/{_q(project_id)}/spans"
+        if filter_condition:
+            from urllib.parse import urlencode
+
+            url += "?" + urlencode({"spanFilterCondition": filter_condition})
+        return url
 
     def span_redirect_url(self, span_id: str) -> str:
         """A link that needs no lookup: the UI resolves the OpenTelemetry span id itself."""

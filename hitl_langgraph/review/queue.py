@@ -25,16 +25,42 @@ from ..errors import ConfigurationError
 from ..store.base import ApprovalStore
 from ..store.review_records import ReviewRecord, ReviewSample, annotation_key
 from .configs import ConfigsReport, ReviewOptions, ensure_annotation_configs, human_identifier
+from .errors import UnknownProject, UnknownSpan
 from .items import CollectReport, ReviewItem, SlaReport, ToolCall, parse_time, reviewer_of
 from .observer import review_request_entry
-from .phoenix_client import PhoenixClient, PhoenixError
+from .phoenix_client import PhoenixClient, PhoenixError, PhoenixNotFound, PhoenixUnavailable
 from .spool import Spool, SyncReport, utc_now
 
-__all__ = ["CollectReport", "ReviewItem", "ReviewQueue", "SlaReport", "ToolCall"]
+__all__ = [
+    "AWAITING_REVIEW_FILTER",
+    "CollectReport",
+    "PendingItems",
+    "ReviewItem",
+    "ReviewQueue",
+    "SlaReport",
+    "ToolCall",
+]
 
 logger = logging.getLogger("hitl_langgraph.review")
 
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
+
+AWAITING_REVIEW_FILTER = "annotations['review_request'].label == 'pending'"
+"""Phoenix's span filter for spans awaiting review: the ``review_request`` annotation's
+label is the queue state (``pending`` → ``reviewed`` when a verdict is collected)."""
+
+
+class PendingItems(list[ReviewItem]):
+    """What :meth:`ReviewQueue.pending` returns: the items, plus ``url``, the project's
+    span list in the Phoenix UI filtered to spans awaiting review (``None`` when
+    Phoenix could not be asked for the project's id)."""
+
+    url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"PendingItems({len(self)} item(s), url={self.url!r})"
+
+
 _TRACE_CHUNK = 50
 
 
@@ -92,8 +118,22 @@ class ReviewQueue:
             after = (rows[-1].due_at, rows[-1].request_id)
         return out
 
-    def pending(self, limit: int = 50, *, details: bool = True) -> list[ReviewItem]:
-        """Sampled, unreviewed items, oldest due first.
+    def review_url(self) -> str | None:
+        """The project's span list in the Phoenix UI, filtered to spans awaiting review
+        (:data:`AWAITING_REVIEW_FILTER`); ``None`` if Phoenix is unreachable or the
+        project does not exist yet."""
+        try:
+            if self._project_id is None:
+                found = self.client.get_project(self.project)
+                self._project_id = None if found is None else str(found["id"])
+        except PhoenixError:
+            return None
+        if self._project_id is None:
+            return None
+        return self.client.spans_url(self._project_id, AWAITING_REVIEW_FILTER)
+
+    def pending(self, limit: int = 50, *, details: bool = True) -> PendingItems:
+        """Sampled, unreviewed items, oldest due first; ``.url`` opens them in Phoenix.
 
         With ``details`` the trace's input/output, tool calls and UI link are read from
         Phoenix (one request per 50 traces); if Phoenix is unreachable the items come
@@ -104,10 +144,12 @@ class ReviewQueue:
         traces: dict[str, list[dict[str, Any]]] = {}
         if details and samples:
             traces = self._trace_spans([s.trace_id for s in samples if s.trace_id])
-        items = []
+        items = PendingItems()
         for s in samples:
             spans = traces.get(s.trace_id or "", [])
             items.append(self._item(s, spans, now))
+        if details:
+            items.url = self.review_url()
         return items
 
     def _trace_spans(self, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -187,9 +229,15 @@ class ReviewQueue:
         the identifier rules **before** anything is written. The verdict is stored (and
         closes the item) and spooled in one transaction, then sent if Phoenix answers.
 
+        A span the store does not know (no sampled run) is looked up in Phoenix first:
+        if Phoenix answers that the project or the span does not exist, nothing is
+        written (a typo would otherwise be retried forever). If Phoenix is unreachable
+        the verdict is stored and spooled as usual.
+
         Raises:
             InvalidVerdict: Unknown label, or an unusable reviewer name.
             ConfigurationError: ``span_id`` is not 16 hex digits.
+            UnknownSpan, UnknownProject: Phoenix holds no such span / project.
         """
         score = self.options.check_verdict(verdict)
         identifier = human_identifier(reviewer)
@@ -204,6 +252,8 @@ class ReviewQueue:
             self.project, sampled=None, reviewed=None, span_ids=[span], limit=1
         )
         sample = found[0] if found else None
+        if sample is None:
+            self._check_span(span)
         request_id = sample.request_id if sample else None
         meta = {"request_id": request_id, "reviewer": reviewer, "via": "hitl-langgraph"}
         entries = [
@@ -252,6 +302,33 @@ class ReviewQueue:
                 logger.exception("hitl_langgraph review: mirroring the verdict failed")
         return stored
 
+    def _check_span(self, span: str) -> None:
+        try:
+            if self.client.get_project(self.project) is None:
+                raise UnknownProject(
+                    f"Phoenix has no project {self.project!r}; nothing was recorded. "
+                    f"Existing projects: {', '.join(self._project_names()) or '(none)'}",
+                    projects=tuple(self._project_names()),
+                )
+            if self.client.find_span(self.project, span) is None:
+                raise UnknownSpan(
+                    f"Phoenix project {self.project!r} has no span {span}; nothing was "
+                    "recorded. Take span ids from `hitl review pending` or the Phoenix UI"
+                )
+        except PhoenixUnavailable:
+            logger.info("hitl_langgraph review: Phoenix unreachable; span %s not checked", span)
+        except PhoenixNotFound as exc:  # the project holds no span yet
+            raise UnknownSpan(
+                f"Phoenix project {self.project!r} has no span {span} ({exc.detail}); "
+                "nothing was recorded"
+            ) from exc
+
+    def _project_names(self) -> list[str]:
+        try:
+            return sorted(str(p["name"]) for p in self.client.list_projects())
+        except PhoenixError:
+            return []
+
     def _record(
         self, span: str, name: str, identifier: str, now: datetime, sample: ReviewSample | None
     ) -> ReviewRecord:
@@ -299,6 +376,11 @@ class ReviewQueue:
         for a in sorted(annotations, key=lambda a: str(a.get("updated_at"))):
             report.annotations += 1
             self._collect_one(a, by_span, now, report)
+        if report.closed:  # review_request pending -> reviewed in Phoenix now, no `hitl sync`
+            try:
+                self.spool.sync(force=True)
+            except Exception:  # stays in the outbox; the next sync sends it
+                logger.exception("hitl_langgraph review: mirroring the review state failed")
         return report
 
     def _collect_one(
