@@ -37,6 +37,14 @@ if TYPE_CHECKING:
     from hitl_langgraph.tracing import TracingHandle
 
 
+@pytest.fixture(autouse=True)
+def _span_spool_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test (and the subprocesses it starts) spools spans under a temp directory."""
+    monkeypatch.setenv("HITL_SPAN_SPOOL_DIR", str(tmp_path_factory.mktemp("span-spool")))
+
+
 @pytest.fixture(scope="session")
 def phoenix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoenixServer]:
     """A running Phoenix server for the session, in a temporary working directory."""

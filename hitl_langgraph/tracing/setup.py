@@ -30,6 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from ._processor import BoundedSpanProcessor, TracingStats, _call_bounded
 from .attributes import PROJECT_NAME
+from .spool import DEFAULT_SPOOL_BYTES, SPOOL_DIR_ENV, SpanSpool, SpoolStats, http_poster
 
 if TYPE_CHECKING:
     from .spans import GateSpanRecorder
@@ -86,6 +87,7 @@ class TracingHandle:
         self._gate_observers: tuple[gate_events.GateObserver, ...] = tuple(gate_observers)
         self._gates_registered = False
         self._tracker: Any = None
+        self._spool: SpanSpool | None = None
         if not self._is_shutdown:
             atexit.register(self._at_exit)
 
@@ -130,6 +132,21 @@ class TracingHandle:
     def stats(self) -> TracingStats:
         """Span counts: exported, failed, dropped, queued (zeros without our processor)."""
         return self._processor.stats() if self._processor is not None else TracingStats()
+
+    def spool_stats(self) -> SpoolStats:
+        """The on-disk span spool: files waiting, spans spooled/re-sent/dropped."""
+        return self._spool.stats() if self._spool is not None else SpoolStats()
+
+    def resend_spool(self, timeout: float = 5.0) -> bool:
+        """Re-send spooled spans now (it also happens by itself once exports succeed).
+
+        Returns:
+            True if the spool is empty afterwards.
+        """
+        if self._spool is None:
+            return True
+        self._spool.resend(deadline=time.monotonic() + timeout)
+        return not self._spool.has_files()
 
     def force_flush(self, timeout: float = 2.0) -> bool:
         """Export everything queued, waiting at most ``timeout`` seconds.
@@ -218,6 +235,9 @@ class _Key:
     set_global: bool
     gates: bool
     observers: tuple[object, ...]
+    spool: bool
+    spool_dir: str | None
+    spool_max_bytes: int
 
 
 _registry_lock = threading.RLock()
@@ -246,6 +266,9 @@ def setup_tracing(
     set_global: bool = False,
     gates: bool = True,
     observers: Sequence[gate_events.GateObserver] = (),
+    spool: bool = True,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int = DEFAULT_SPOOL_BYTES,
 ) -> TracingHandle:
     """Trace LangGraph runs (and gate events) to Phoenix, without risking the app.
 
@@ -305,6 +328,18 @@ def setup_tracing(
             ``flush(timeout)`` method is flushed by ``shutdown`` and at exit, after the
             spans and within the same bound: that is how a short script's review
             requests reach Phoenix before the process ends.
+        spool: Keep spans the collector did not take (Phoenix down or restarting, or
+            still queued at the shutdown deadline) in a bounded on-disk spool and
+            re-send them once an export succeeds again, in this process or the next
+            one tracing to the same project and endpoint. See ``TracingHandle.stats()``
+            (``spooled``) and ``TracingHandle.spool_stats()``. For the OTLP exporter
+            only, unless ``spool_dir`` is given (then an injected exporter's failures
+            are spooled too, without re-sending).
+        spool_dir: The spool's parent directory; defaults to ``HITL_SPAN_SPOOL_DIR``,
+            else ``~/.cache/hitl_langgraph/spans``. Files go to a sub-directory per
+            project and endpoint.
+        spool_max_bytes: Bound on the spool's size; beyond it the oldest spans are
+            deleted (and counted in ``spool_stats().dropped``). Default 64 MiB.
 
     Returns:
         A :class:`TracingHandle`.
@@ -336,6 +371,9 @@ def setup_tracing(
         set_global=set_global,
         gates=gates,
         observers=tuple(observers),
+        spool=spool,
+        spool_dir=None if spool_dir is None else os.fspath(spool_dir),
+        spool_max_bytes=spool_max_bytes,
     )
     with _registry_lock:
         if _active is not None:
@@ -400,6 +438,7 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
             provider = TracerProvider(
                 resource=Resource.create({PROJECT_NAME: key.project}), shutdown_on_exit=False
             )
+        span_spool = _make_spool(key, exporter_endpoint, headers)
         if exporter is not None:
             processor = BoundedSpanProcessor(
                 exporter,
@@ -408,6 +447,7 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
                 shutdown_timeout=key.export_timeout,
                 description=exporter_endpoint or type(exporter).__name__,
                 close_exporter=key.span_exporter is None,  # an injected exporter is yours
+                spool=span_spool,
             )
             provider.add_span_processor(processor)
         tracker = None
@@ -442,6 +482,7 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
                 *cast("tuple[gate_events.GateObserver, ...]", key.observers),
             )
         handle._tracker = tracker
+        handle._spool = span_spool
         return handle
     except Exception as exc:
         logger.warning(
@@ -463,6 +504,33 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
         )
 
 
+def _make_spool(
+    key: _Key, endpoint: str | None, headers: Mapping[str, str] | None
+) -> SpanSpool | None:
+    if not key.spool or (endpoint is None and key.spool_dir is None):
+        return None
+    import hashlib
+    import re
+
+    root = key.spool_dir or os.environ.get(SPOOL_DIR_ENV)
+    base = os.path.expanduser(root or os.path.join("~", ".cache", "hitl_langgraph", "spans"))
+    where = endpoint or "exporter"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", key.project)[:60]
+    name += "-" + hashlib.sha256(where.encode()).hexdigest()[:8]
+    poster = None
+    if endpoint is not None:
+        poster = http_poster(endpoint, _auth_headers(headers), key.export_timeout)
+    return SpanSpool(os.path.join(base, name), max_bytes=key.spool_max_bytes, poster=poster)
+
+
+def _auth_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    sent = dict(headers or {})
+    api_key = os.environ.get("PHOENIX_API_KEY")
+    if not sent and api_key:
+        sent["authorization"] = f"Bearer {api_key}"
+    return sent
+
+
 def _otlp_exporter(
     endpoint: str, timeout: float, headers: Mapping[str, str] | None
 ) -> SpanExporter:
@@ -470,10 +538,7 @@ def _otlp_exporter(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
         raise missing_dependency("opentelemetry-exporter-otlp-proto-http", "tracing", exc) from exc
-    sent = dict(headers or {})
-    api_key = os.environ.get("PHOENIX_API_KEY")
-    if not sent and api_key:
-        sent["authorization"] = f"Bearer {api_key}"
+    sent = _auth_headers(headers)
     return cast(SpanExporter, OTLPSpanExporter(endpoint=endpoint, timeout=timeout, headers=sent))
 
 
