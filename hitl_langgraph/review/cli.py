@@ -76,6 +76,20 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--create", action="store_true", help="create the project if Phoenix does not have it"
     )
+    users = rsub.add_parser(
+        "users", help="reviewers as Phoenix users", description="reviewers as Phoenix users"
+    )
+    usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    p = leaf(usub, "add", "create a Phoenix user and map it to a reviewer with roles")
+    p.set_defaults(**{_KEY: "review users add"})
+    p.add_argument("name", metavar="NAME", help="the reviewer id (and Phoenix username)")
+    p.add_argument("--role", dest="roles", action="append", default=[], metavar="ROLE",
+                   help="a reviewer role for the authority rules (repeatable)")  # fmt: skip
+    p.add_argument("--email", help="default NAME@reviewers.invalid")
+    p.add_argument("--password", help="initial password (default: generated and printed)")
+    p.add_argument("--phoenix-role", default="MEMBER", help="MEMBER (default), ADMIN, VIEWER")
+    p = leaf(usub, "list", "reviewers mapped to Phoenix users")
+    p.set_defaults(**{_KEY: "review users list"})
     p = leaf(subparsers, "sync", "send spooled review requests and verdicts to Phoenix")
     p.add_argument("--force", action="store_true", help="ignore retry backoff")
     p = leaf(subparsers, "phoenix", "run a local Phoenix server (phoenix serve)")
@@ -246,6 +260,38 @@ def _setup(s: _Session, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _users_add(s: _Session, args: argparse.Namespace) -> int:
+    from .reviewers import add_reviewer
+
+    mapped, generated = add_reviewer(
+        s.client, s.store, args.name, args.roles, email=args.email, password=args.password,
+        phoenix_role=args.phoenix_role,
+    )  # fmt: skip
+    text = (
+        f"reviewer {mapped.name} ({', '.join(sorted(mapped.roles)) or 'no roles'}) is Phoenix "
+        f"user {mapped.phoenix_user_id} ({mapped.phoenix_role}, {mapped.email})"
+    )
+    if generated:
+        text += f"\ninitial password: {generated} (Phoenix asks for a new one at first login)"
+    s.emit({**mapped.to_dict(), "initial_password": generated}, text)
+    return EXIT_OK
+
+
+def _users_list(s: _Session, args: argparse.Namespace) -> int:
+    from .reviewers import ReviewerDirectory
+
+    rows = ReviewerDirectory(s.store).all()
+    width = max([len(r.name) for r in rows] + [8])
+    lines = [f"{'REVIEWER':<{width}}  ROLES                 PHOENIX USER            EMAIL"]
+    for r in rows:
+        roles = ",".join(sorted(r.roles)) or "-"
+        lines.append(f"{r.name:<{width}}  {roles:<20}  {r.phoenix_user_id:<22}  {r.email}")
+    if not rows:
+        lines = ["no reviewers mapped; add one with `hitl review users add NAME --role ROLE`"]
+    s.emit([r.to_dict() for r in rows], "\n".join(lines))
+    return EXIT_OK
+
+
 def _sync(s: _Session, args: argparse.Namespace) -> int:
     from .spool import Spool
 
@@ -305,6 +351,8 @@ _HANDLERS = {
     "review collect": _collect,
     "review sla": _sla,
     "review setup": _setup,
+    "review users add": _users_add,
+    "review users list": _users_list,
     "sync": _sync,
 }
 

@@ -67,7 +67,8 @@ class PhoenixClient:
         transport: An ``httpx`` transport for a client built here (e.g. a
             ``httpx.MockTransport`` in unit tests).
         timeout: Seconds per request (connect, read, write).
-        api_key: Sent as a bearer token; defaults to ``PHOENIX_API_KEY``.
+        api_key: Sent as a bearer token; defaults to ``PHOENIX_API_KEY``, else
+            ``PHOENIX_ADMIN_SECRET``.
         headers: Extra headers for every request.
         project_wait: Seconds to keep retrying project reads that answer 404.
         sleep: Called between retries (injectable for tests).
@@ -89,7 +90,11 @@ class PhoenixClient:
         self.project_wait = project_wait
         self._sleep = sleep
         self._headers = dict(headers or {})
-        key = api_key if api_key is not None else os.environ.get("PHOENIX_API_KEY")
+        key = (
+            api_key
+            if api_key is not None
+            else os.environ.get("PHOENIX_API_KEY") or os.environ.get("PHOENIX_ADMIN_SECRET")
+        )
         if key:
             self._headers.setdefault("Authorization", f"Bearer {key}")
         self._owns_http = http is None
@@ -281,6 +286,31 @@ class PhoenixClient:
             if found is None:
                 raise
             return found
+
+    # -- users (authentication on; needs an admin key or PHOENIX_ADMIN_SECRET) -----------
+    def list_users(self) -> list[dict[str, Any]]:
+        """Phoenix users (``id`` global id, ``username``, ``email``, ``role``), all pages."""
+        return self._pages("/v1/users", [], None, 100)
+
+    def create_user(
+        self, *, username: str, email: str, role: str = "MEMBER", password: str
+    ) -> dict[str, Any]:
+        """Create a LOCAL Phoenix user (asked to change the password at first login)."""
+        body = self.request(
+            "POST",
+            "/v1/users",
+            json={
+                "user": {
+                    "auth_method": "LOCAL",
+                    "username": username,
+                    "email": email,
+                    "role": role,
+                    "password": password,
+                },
+                "send_welcome_email": False,
+            },
+        )
+        return cast(dict[str, Any], body["data"])
 
     # -- annotation configs -------------------------------------------------------------
     def list_annotation_configs(self) -> list[dict[str, Any]]:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, NotAuthorized
 from ..store.base import ApprovalStore
 from ..store.review_records import ReviewRecord, ReviewSample, annotation_key
 from .configs import ConfigsReport, ReviewOptions, ensure_annotation_configs, human_identifier
@@ -29,6 +29,7 @@ from .errors import UnknownProject, UnknownSpan
 from .items import CollectReport, ReviewItem, SlaReport, ToolCall, parse_time, reviewer_of
 from .observer import review_request_entry
 from .phoenix_client import PhoenixClient, PhoenixError, PhoenixNotFound, PhoenixUnavailable
+from .reviewers import ANONYMOUS, ReviewerDirectory
 from .spool import Spool, SyncReport, utc_now
 
 __all__ = [
@@ -75,6 +76,10 @@ class ReviewQueue:
         clock: Returns an aware "now".
         mirror_on_submit: Try to send a submitted verdict right away (it is stored and
             spooled first either way; a failure leaves it for :meth:`sync`).
+        required_roles: Authority rule: only reviewers holding one of these roles may
+            close an item or back guidance (empty: anyone). UI verdicts get their
+            reviewer's roles from the :class:`~hitl_langgraph.review.ReviewerDirectory`
+            (``hitl review users add``); an anonymous verdict (auth off) has none.
     """
 
     def __init__(
@@ -86,8 +91,11 @@ class ReviewQueue:
         options: ReviewOptions | None = None,
         clock: Callable[[], datetime] = utc_now,
         mirror_on_submit: bool = True,
+        required_roles: Iterable[str] = (),
     ) -> None:
         self.client = PhoenixClient(client) if isinstance(client, str) else client
+        self.required_roles = frozenset(required_roles)
+        self.reviewers = ReviewerDirectory(store)
         self.project = project
         self.store = store
         self.options = options or ReviewOptions()
@@ -241,6 +249,15 @@ class ReviewQueue:
         """
         score = self.options.check_verdict(verdict)
         identifier = human_identifier(reviewer)
+        if self.required_roles:
+            mapped = self.reviewers.by_name(reviewer)
+            roles = mapped.roles if mapped is not None else frozenset()
+            if not roles & self.required_roles:
+                raise NotAuthorized(
+                    f"reviewer {reviewer!r} ({', '.join(sorted(roles)) or 'no roles'}) may not "
+                    f"give verdicts here: one of {sorted(self.required_roles)} is required "
+                    "(`hitl review users add NAME --role ROLE`)"
+                )
         span = span_id.strip().lower() if isinstance(span_id, str) else ""
         if not _SPAN_ID.match(span):
             raise ConfigurationError(
@@ -301,6 +318,25 @@ class ReviewQueue:
             except Exception:  # the verdict is safe in the store; sync() retries later
                 logger.exception("hitl_langgraph review: mirroring the verdict failed")
         return stored
+
+    def _reviewer(self, a: dict[str, Any], kind: str) -> tuple[str | None, frozenset[str]]:
+        """Who made annotation ``a``: the mapped reviewer of its Phoenix user, the
+        ``human:<name>`` of an API verdict, or ``anonymous`` (UI, auth off)."""
+        identifier = str(a.get("identifier") or "")
+        user_id = a.get("user_id")
+        source = str(a.get("source") or "")
+        if identifier.startswith("human:"):
+            name = identifier[len("human:") :]
+            mapped = self.reviewers.by_name(name)
+            return name, mapped.roles if mapped is not None else frozenset()
+        if identifier.startswith("px-app:") or (source == "APP" and user_id):
+            mapped = self.reviewers.by_user_id(str(user_id) if user_id else None)
+            if mapped is not None:
+                return mapped.name, mapped.roles
+            return reviewer_of(a), frozenset()
+        if kind == "HUMAN" and not identifier:
+            return ANONYMOUS, frozenset()
+        return reviewer_of(a), frozenset()
 
     def _check_span(self, span: str) -> None:
         try:
@@ -395,6 +431,15 @@ class ReviewQueue:
         sample = by_span.get(span)
         result = a.get("result") or {}
         review_key = annotation_key(self.project, span, name, identifier)
+        reviewer, roles = self._reviewer(a, kind)
+        meta = dict(a.get("metadata") or {})
+        authorized = not self.required_roles or bool(roles & self.required_roles)
+        if kind == "HUMAN":
+            meta["hitl_reviewer_roles"] = sorted(roles)
+            if not authorized:
+                meta["hitl_unauthorized"] = (
+                    f"{reviewer or ANONYMOUS} holds none of {sorted(self.required_roles)}"
+                )
         review = ReviewRecord(
             review_id=review_key,
             project=self.project,
@@ -409,11 +454,11 @@ class ReviewQueue:
             label=result.get("label"),
             score=result.get("score"),
             explanation=result.get("explanation"),
-            reviewer=reviewer_of(a),
+            reviewer=reviewer,
             request_id=sample.request_id if sample else None,
             trace_id=sample.trace_id if sample else None,
             phoenix_id=a.get("id"),
-            metadata=dict(a.get("metadata") or {}),
+            metadata=meta,
         )
         if kind != "HUMAN":
             existing = [
@@ -434,7 +479,13 @@ class ReviewQueue:
                 span,
                 list(self.options.labels),
             )
-        closes = valid and kind == "HUMAN" and name == self.options.verdict_name
+        if not authorized and kind == "HUMAN":
+            report.unauthorized += 1
+            logger.warning(
+                "hitl_langgraph review: verdict on span %s by %s not counted: %s",
+                span, reviewer or ANONYMOUS, meta["hitl_unauthorized"],
+            )  # fmt: skip
+        closes = valid and authorized and kind == "HUMAN" and name == self.options.verdict_name
         outbox = []
         if closes and sample is not None and sample.reviewed_at is None and sample.span_id:
             outbox.append(review_request_entry(sample, now=now, state="reviewed"))
