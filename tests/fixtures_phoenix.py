@@ -61,6 +61,33 @@ def phoenix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix
         server.stop()
 
 
+PHOENIX_SECRET = "hitl-test-secret-0123456789abcdefghijkl"
+PHOENIX_ADMIN_SECRET = "hitl-test-admin-9876543210zyxwvutsrqpo"
+
+
+@pytest.fixture(scope="session")
+def phoenix_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoenixServer]:
+    """A Phoenix with authentication on (PHOENIX_ENABLE_AUTH, PHOENIX_SECRET); the admin
+    secret (``PHOENIX_ADMIN_SECRET`` above) is a bearer token with admin rights."""
+    if phoenix_command() is None:
+        pytest.skip("the Phoenix server (arize-phoenix) is not installed")
+    server = PhoenixServer(
+        workdir=tmp_path_factory.mktemp("phoenix-auth"),
+        startup_timeout=90.0,
+        env={
+            "PHOENIX_ENABLE_AUTH": "true",
+            "PHOENIX_SECRET": PHOENIX_SECRET,
+            "PHOENIX_ADMIN_SECRET": PHOENIX_ADMIN_SECRET,
+            "PHOENIX_DISABLE_RATE_LIMIT": "true",
+        },
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def tracing(phoenix_server: PhoenixServer, phoenix_project: str) -> Iterator[TracingHandle]:
     """``setup_tracing`` to this test's project (unbatched), shut down and uninstrumented after."""

@@ -479,7 +479,7 @@ class ReviewQueue:
                 span,
                 list(self.options.labels),
             )
-        if not authorized and kind == "HUMAN":
+        if not authorized and kind == "HUMAN" and name == self.options.verdict_name:
             report.unauthorized += 1
             logger.warning(
                 "hitl_langgraph review: verdict on span %s by %s not counted: %s",

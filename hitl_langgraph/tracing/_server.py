@@ -61,6 +61,7 @@ class PhoenixServer:
         host: Interface to bind.
         startup_timeout: Seconds to wait for ``GET /healthz`` to answer 200.
         command: The command to run; defaults to :func:`phoenix_command`.
+        env: Extra environment for the server, e.g. ``PHOENIX_ENABLE_AUTH``.
     """
 
     def __init__(
@@ -72,8 +73,10 @@ class PhoenixServer:
         host: str = "127.0.0.1",
         startup_timeout: float = 90.0,
         command: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.host = host
+        self.extra_env = dict(env or {})
         self.port = port or free_port(host)
         self.grpc_port = grpc_port or free_port(host)
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="phoenix-"))
@@ -253,6 +256,7 @@ class PhoenixServer:
             PHOENIX_TELEMETRY_ENABLED="false",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def _wait_healthy(self) -> None:
