@@ -180,7 +180,9 @@ def test_old_module_paths_still_import_with_a_deprecation_warning(old: str, new:
         warnings.simplefilter("always")
         module = importlib.import_module(old)
     assert module is importlib.import_module(new)
-    assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught)
+    assert any(
+        issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught
+    )
 
 
 def test_old_policy_and_notify_paths_are_the_new_packages() -> None:
