@@ -30,7 +30,7 @@ def test_one_review_is_pending_two_concurring_reviewers_activate() -> None:
     one = [review(span_id(), explanation=RULE, reviewer="alice")]
     g = derive(one)
     assert g.active == () and len(g.pending) == 1
-    assert g.pending[0].note == "1 of 2 reviews"
+    assert g.pending[0].note == "1 of 2 reviewers"
     two = one + [
         review(
             span_id(),

@@ -19,8 +19,10 @@ from fixtures_phoenix import PHOENIX_ADMIN_SECRET
 from langchain_core.messages import AIMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 
+from hitl_langgraph.feedback import PromptRegistry, PromptTemplate
 from hitl_langgraph.feedback.derive import derive_guidance
-from hitl_langgraph.feedback.guidance import GuidanceConfig
+from hitl_langgraph.feedback.guidance import GuidanceConfig, GuidanceSet
+from hitl_langgraph.feedback.render import render_guidance
 from hitl_langgraph.review import (
     GUIDANCE_NAME,
     VERDICT_NAME,
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.phoenix
 UI_MUTATION = """mutation($input: [CreateSpanAnnotationInput!]!) {
   createSpanAnnotations(input: $input) { spanAnnotations { id identifier source } }
 }"""
+BASE = PromptTemplate.chat("You are the bank agent.\n\n{{reviewer_guidance}}", "{{question}}")
 RULE = "Confirm the recipient's account with the customer before any transfer over 5000"
 
 
@@ -74,6 +77,13 @@ def traced_runs(store: ApprovalStore, url: str, project: str, n: int) -> list[st
         assert handle.shutdown(10.0)  # flushes spans, then the review requests
     assert store.count_outbox(project=project) == 0
     return [s.span_id or "" for s in store.list_review_samples(project)]
+
+
+def fb_cli(*argv: str) -> tuple[int, str, str]:
+    from hitl_langgraph.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    return main(list(argv), out=out, err=err), out.getvalue(), err.getvalue()
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
@@ -148,18 +158,32 @@ def test_ui_verdicts_are_attributed_and_two_reviewers_activate_guidance(
     gids = {
         sp["context"]["span_id"]: sp["id"] for sp in client.spans(phoenix_project, span_ids=spans)
     }
+    # the agent's prompt, in Phoenix, with an empty guidance slot in production
+    prompt = f"bank-{phoenix_project[-8:]}"
+    base = PromptRegistry(prompt, phoenix=client, base=BASE, node="agent", store=store)
+    base.promote(base.push_candidate(GuidanceSet()).version.id)
+    fb = ("--store", store.url, "--phoenix", url, "--project", phoenix_project)  # after ACTION
+
     made = {}
     for name, span in (("alice", spans[0]), ("bob", spans[1]), ("carol", spans[2])):
         u = users[name]
         http = login(url, u["email"], f"{name}-initial-Pass-1", f"{name}-Changed-Pass-2")
         made[name] = ui_annotate(http, gids[span], "incorrect", RULE)
         http.close()
+        if name == "alice":  # one reviewer so far: the status says why it is not active
+            ReviewQueue(client, project=phoenix_project, store=store).collect()
+            code, out, err = fb_cli("feedback", "status", *fb)
+            assert code == 0, err
+            assert "pending" in out and "1 of 2 reviewers" in out and "alice" in out
+            code, out, _ = fb_cli("feedback", "status", "--json", *fb)
+            (pending,) = json.loads(out)["items"]
+            assert pending["why"] == "1 of 2 reviewers" and pending["status"] == "pending"
     # Phoenix stamped each UI annotation with its user
     assert {a["identifier"].split(":")[0] for rows in made.values() for a in rows} == {"px-app"}
 
     queue = ReviewQueue(client, project=phoenix_project, store=store, required_roles={"finance"})
     rep = queue.collect()
-    assert (rep.closed, rep.unauthorized) == (2, 1)
+    assert (rep.closed, rep.unauthorized) == (1, 1)  # bob's (alice's was collected above)
     verdicts = {v.span_id: v for v in store.list_reviews(phoenix_project, name=VERDICT_NAME)}
     assert verdicts[spans[0]].reviewer == "alice" and verdicts[spans[1]].reviewer == "bob"
     assert verdicts[spans[2]].reviewer == "carol"
@@ -172,3 +196,27 @@ def test_ui_verdicts_are_attributed_and_two_reviewers_activate_guidance(
     ).active
     assert item.reviewers == ("alice", "bob")  # carol is stored but never counted
     assert "confirm the recipient" in item.instruction.lower()
+
+    # the feedback loop from the command line: a new prompt version carries the guidance
+    code, out, err = fb_cli(
+        "feedback", "run", "--json", *fb, "--prompt", f"{prompt}:agent", "--promote", "--no-collect"
+    )
+    assert code == 0, (out, err)
+    ran = json.loads(out)
+    (active_id,) = ran["activated"]  # scoped to node/tool from the trace this time
+    assert ran["prompts"][0]["promoted"]
+    registry = PromptRegistry(prompt, phoenix=client, node="agent", ttl=0)
+    prod = registry.production()
+    assert prod is not None and [i.id for i in prod.guidance.active] == [active_id]
+    assert prod.guidance.active[0].reviewers == ("alice", "bob")
+    block = render_guidance(prod.guidance, node="agent").text
+    text = json.dumps(prod.format({"question": "send bob 6000", "reviewer_guidance": block}))
+    assert "Confirm the recipient" in text
+    code, out, _ = fb_cli("feedback", "status", *fb, "--prompt", f"{prompt}:agent")
+    assert code == 0 and "active" in out and f"production {prod.id}" in out
+    code, out, _ = fb_cli("feedback", "rollback", *fb, prompt, "--as", "olga")
+    assert code == 0 and "production is now" in out
+    back = registry.production()
+    assert back is not None and back.guidance.active == ()
+    code, out, _ = fb_cli("feedback", "promote", *fb, prompt)  # the candidate again
+    assert code == 0 and prod.id in out

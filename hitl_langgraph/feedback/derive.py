@@ -175,7 +175,7 @@ def _build(scope: Scope, ev: list[_Evidence], cfg: GuidanceConfig, now: datetime
     expires = _expiry(ev, cfg)
     active = owner or len(keys) >= cfg.min_reviews
     status: ItemStatus = "active" if active else "pending"
-    note = "" if active else f"{len(keys)} of {cfg.min_reviews} reviews"
+    note = "" if active else f"{len(keys)} of {cfg.min_reviews} reviewers"
     if expires is not None and now >= expires:
         status, note = "expired", f"expired at {expires.isoformat()}"
     return GuidanceItem(
