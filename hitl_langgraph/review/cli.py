@@ -96,7 +96,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=6006)
     p.add_argument("--grpc-port", type=int, default=None)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--dir", default=os.path.join(".hitl", "phoenix"), help="data folder")
+    p.add_argument(
+        "--data", "--dir", dest="dir", default=os.path.join(".hitl", "phoenix"),
+        metavar="DIR", help="data folder (Phoenix's working directory; default .hitl/phoenix)",
+    )  # fmt: skip
 
 
 def _opt(args: argparse.Namespace, name: str, env: str | None, default: str | None) -> str | None:
@@ -318,31 +321,52 @@ def _sync(s: _Session, args: argparse.Namespace) -> int:
     return EXIT_ERROR if rep.unavailable or rep.failed or parked else EXIT_OK
 
 
-def _phoenix(args: argparse.Namespace, out: TextIO) -> int:
-    from ..tracing._server import PhoenixServer, PhoenixStartError
+class _Stop(Exception):
+    """SIGTERM/SIGINT while ``hitl phoenix`` runs (or starts)."""
 
+
+def _phoenix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import signal
+
+    from ..tracing._server import PhoenixServer, PhoenixStartError, phoenix_command
+
+    if phoenix_command() is None:
+        err.write(
+            "hitl: error: the Phoenix server is not installed (the `tracing` and `all` "
+            "extras bring only its client): pip install 'hitl-langgraph[phoenix-server]'\n"
+        )
+        return EXIT_USAGE
     server = PhoenixServer(
         port=args.port, grpc_port=args.grpc_port, host=args.host, workdir=args.dir
     )
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server.start()
-    except PhoenixStartError as exc:
-        out.write(f"hitl: error: {exc}\n")
-        return EXIT_ERROR
-    out.write(
-        f"Phoenix is running at {server.url} (data in {server.workdir}); "
-        f"trace to {server.otlp_endpoint}. Ctrl-C stops it.\n"
-    )
-    out.flush()
-    try:
+        try:
+            server.start()
+        except PhoenixStartError as exc:
+            err.write(f"hitl: error: {exc}\n")
+            return EXIT_ERROR
+        out.write(
+            f"Phoenix is running at {server.url} (data in {server.workdir}); "
+            f"trace to {server.otlp_endpoint}. Ctrl-C stops it.\n"
+        )
+        out.flush()
         while server.running:
             time.sleep(0.5)
-        out.write(f"hitl: error: Phoenix exited; log {server.log_path}:\n{server.log_tail()}\n")
+        err.write(f"hitl: error: Phoenix exited; log {server.log_path}:\n{server.log_tail()}\n")
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except (_Stop, KeyboardInterrupt):
         return EXIT_OK
     finally:
+        for sig in previous:  # a second signal during the stop must not interrupt it
+            signal.signal(sig, signal.SIG_IGN)
         server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 _HANDLERS = {
@@ -363,7 +387,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     err = err or sys.stderr
     command = getattr(args, _KEY, None)
     if command == "phoenix":
-        return _phoenix(args, out)
+        return _phoenix(args, out, err)
     handler = _HANDLERS.get(str(command))
     if handler is None:
         err.write(f"hitl: usage error: unknown review command {command!r}\n")
