@@ -161,8 +161,10 @@ def test_two_reviewers_review_in_the_phoenix_ui_and_the_next_prompt_changes(
     spans = traced_runs(store, url, phoenix_project, 3)
     base = ("--store", store.url, "--phoenix", url, "--project", phoenix_project)
     assert cli(*base, "review", "setup")[0] == 0  # the verdict and guidance configs
+    tag = phoenix_project[-8:]  # the auth server is shared by the session: own user names
+    alice, bob = f"alice-{tag}", f"bob-{tag}"
     passwords = {}
-    for name in ("alice", "bob"):
+    for name in (alice, bob):
         code, _, err = cli(*base, "review", "users", "add", name, "--role", "finance",
                            "--password", f"{name}-initial-Pass-1")  # fmt: skip
         assert code == 0, err
@@ -177,10 +179,11 @@ def test_two_reviewers_review_in_the_phoenix_ui_and_the_next_prompt_changes(
     assert code == 0 and items.url in out
 
     seen_rows = []
-    for row, name in enumerate(("alice", "bob")):
+    for row, name in enumerate((alice, bob)):
         rows, last = review_in_ui(
-            browser, url, items.url, f"{name}@reviewers.invalid", passwords[name], row, name
-        )
+            browser, url, items.url, f"{name}@reviewers.invalid", passwords[name], row,
+            name.split("-")[0],
+        )  # fmt: skip
         seen_rows.append(rows)
     assert seen_rows == [3, 3]  # the filtered list holds exactly the spans awaiting review
     if os.environ.get("HITL_README_SCREENSHOT"):
@@ -197,7 +200,7 @@ def test_two_reviewers_review_in_the_phoenix_ui_and_the_next_prompt_changes(
     rep = queue.collect()
     assert rep.closed == 2 and rep.unauthorized == 0
     by_reviewer = {v.reviewer: v for v in store.list_reviews(phoenix_project, name=VERDICT_NAME)}
-    assert set(by_reviewer) == {"alice", "bob"}
+    assert set(by_reviewer) == {alice, bob}
     assert {v.label for v in by_reviewer.values()} == {"incorrect"}
     assert queue.sla().pending == 1 and len(queue.pending()) == 1  # the third run waits
 
@@ -214,7 +217,7 @@ def test_two_reviewers_review_in_the_phoenix_ui_and_the_next_prompt_changes(
     report = loop.run_once()
     assert report.ok, report
     (item,) = report.guidance.active
-    assert item.reviewers == ("alice", "bob")
+    assert item.reviewers == (alice, bob)
     seen: list[str] = []
     app = bank_agent(store, ReviewerFeedback(PhoenixGuidance(registry)), seen)
     app.invoke({"messages": [HumanMessage("send bob 6000")]}, thread())
