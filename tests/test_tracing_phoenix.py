@@ -102,7 +102,8 @@ def test_shutdown_is_bounded_with_a_hung_collector(
         phoenix_server.resume()
     assert elapsed < 2.5, f"shutdown took {elapsed:.2f} s with Phoenix frozen"
     s = tracing.stats()
-    assert s.received == 20 and s.exported == 0 and s.lost == 20
+    assert s.received == 20 and s.exported == 0 and s.lost + s.spooled == 20
+    assert s.spooled > 0  # on disk until Phoenix answers; only an abandoned in-flight batch is lost
 
 
 def test_outage_is_counted_and_export_resumes_after_restart(
