@@ -37,6 +37,14 @@ if TYPE_CHECKING:
     from hitl_langgraph.tracing import TracingHandle
 
 
+@pytest.fixture(autouse=True)
+def _span_spool_in_tmp(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every test (and the subprocesses it starts) spools spans under a temp directory."""
+    monkeypatch.setenv("HITL_SPAN_SPOOL_DIR", str(tmp_path_factory.mktemp("span-spool")))
+
+
 @pytest.fixture(scope="session")
 def phoenix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoenixServer]:
     """A running Phoenix server for the session, in a temporary working directory."""
@@ -47,6 +55,33 @@ def phoenix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix
         )
     server = PhoenixServer(workdir=tmp_path_factory.mktemp("phoenix"), startup_timeout=90.0)
     server.start()  # raises PhoenixStartError with the log tail if it cannot start
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+PHOENIX_SECRET = "hitl-test-secret-0123456789abcdefghijkl"
+PHOENIX_ADMIN_SECRET = "hitl-test-admin-9876543210zyxwvutsrqpo"
+
+
+@pytest.fixture(scope="session")
+def phoenix_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoenixServer]:
+    """A Phoenix with authentication on (PHOENIX_ENABLE_AUTH, PHOENIX_SECRET); the admin
+    secret (``PHOENIX_ADMIN_SECRET`` above) is a bearer token with admin rights."""
+    if phoenix_command() is None:
+        pytest.skip("the Phoenix server (arize-phoenix) is not installed")
+    server = PhoenixServer(
+        workdir=tmp_path_factory.mktemp("phoenix-auth"),
+        startup_timeout=90.0,
+        env={
+            "PHOENIX_ENABLE_AUTH": "true",
+            "PHOENIX_SECRET": PHOENIX_SECRET,
+            "PHOENIX_ADMIN_SECRET": PHOENIX_ADMIN_SECRET,
+            "PHOENIX_DISABLE_RATE_LIMIT": "true",
+        },
+    )
+    server.start()
     try:
         yield server
     finally:

@@ -207,9 +207,11 @@ def test_audit_export_and_tamper_detection(env: Env, tmp_path: Path) -> None:
 
 
 def test_review_commands_are_mounted(env: Env) -> None:
-    code, out, err = env.call("review", "pending")
+    code, out, err = env.call("review", "pending", "--project", "demo")
     assert code == 0, err
     assert "pending" in out
+    code, _, err = env.call("review", "pending")  # no project named: a usage error
+    assert code == 2 and "--project" in err
 
 
 def test_sweep_escalates_with_steps_from_the_command_line(env: Env) -> None:

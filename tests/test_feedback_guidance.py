@@ -30,7 +30,7 @@ def test_one_review_is_pending_two_concurring_reviewers_activate() -> None:
     one = [review(span_id(), explanation=RULE, reviewer="alice")]
     g = derive(one)
     assert g.active == () and len(g.pending) == 1
-    assert g.pending[0].note == "1 of 2 reviews"
+    assert g.pending[0].note == "1 of 2 reviewers"
     two = one + [
         review(
             span_id(),
@@ -100,12 +100,13 @@ def test_machine_annotations_and_other_names_are_ignored_by_default() -> None:
     assert len(derive([llm], GuidanceConfig(min_reviews=1, human_only=False)).active) == 1
 
 
-def test_anonymous_ui_reviews_count_once_per_span() -> None:
-    s1, s2 = span_id(), span_id()
+def test_anonymous_ui_reviews_count_as_at_most_one_reviewer() -> None:
+    # with Phoenix auth off a UI verdict has no user: any number of them is one reviewer
+    s1, s2, s3 = span_id(), span_id(), span_id()
     anon = [review(s, explanation=RULE, reviewer=None, identifier="") for s in (s1, s2)]
-    (item,) = derive(anon).active
-    assert item.support == 2 and item.reviewers == ("anonymous",)
-    assert derive(anon[:1]).active == ()
+    assert derive(anon).active == ()
+    (item,) = derive([*anon, review(s3, explanation=RULE, reviewer="alice")]).active
+    assert item.reviewers == ("alice", "anonymous")
 
 
 def test_a_span_also_judged_correct_is_a_conflict_and_not_applied() -> None:

@@ -91,21 +91,22 @@ def ui_verdict(phoenix: PhoenixServer, client: PhoenixClient, project: str, span
 
 
 def rest_verdict(client: PhoenixClient, span: str) -> None:
-    """The REST API as the UI would write it: HUMAN, identifier ""."""
+    """A second reviewer through the REST API (identifier ``human:bob``): anonymous UI
+    verdicts (auth off) count as one reviewer together, so the second must be named."""
     client.annotate_spans(
         [
             {
                 "span_id": span,
                 "name": VERDICT_NAME,
                 "annotator_kind": "HUMAN",
-                "identifier": "",
+                "identifier": "human:bob",
                 "result": {"label": "incorrect", "score": 0.0},
             },
             {
                 "span_id": span,
                 "name": GUIDANCE_NAME,
                 "annotator_kind": "HUMAN",
-                "identifier": "",
+                "identifier": "human:bob",
                 "result": {
                     "explanation": "ask for a manager's approval before any refund over 500 dollars"
                 },

@@ -242,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     asub = audit.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     add_audit_parsers(asub, _common)
     _mount_review(sub)
+    from ..feedback.cli import register as register_feedback
+
+    register_feedback(sub)
     from ..sim.cli import register as register_simulate
 
     register_simulate(sub)
@@ -613,6 +616,10 @@ def main(
         from ..review.cli import run
 
         return run(args, out=out, err=err_out)
+    if args.command == "feedback":
+        from ..feedback.cli import run as feedback
+
+        return feedback(args, out=out, err=err_out)
     if args.command == "simulate":
         from ..sim.cli import run as simulate
 

@@ -78,11 +78,12 @@ class _Evidence:
 
 
 def _reviewer(r: ReviewRecord) -> tuple[str, str]:
-    """(counting key, display name). Anonymous reviews count once per span."""
+    """(counting key, display name). Anonymous reviews (UI, auth off) are one reviewer
+    together: they can never make up a quorum of distinct reviewers on their own."""
     name = r.reviewer or r.identifier
     if name:
         return name, name
-    return f"anonymous@{r.span_id}", "anonymous"
+    return "anonymous", "anonymous"
 
 
 def _evidence(
@@ -97,6 +98,8 @@ def _evidence(
     for r in reviews:
         if cfg.human_only and r.annotator_kind != "HUMAN":
             continue
+        if (r.metadata or {}).get("hitl_unauthorized"):
+            continue  # a reviewer without a required role: stored, never counted
         if r.name not in (cfg.verdict_name, cfg.guidance_name):
             continue
         groups.setdefault((r.span_id.lower(), r.identifier), {})[r.name] = r
@@ -172,7 +175,7 @@ def _build(scope: Scope, ev: list[_Evidence], cfg: GuidanceConfig, now: datetime
     expires = _expiry(ev, cfg)
     active = owner or len(keys) >= cfg.min_reviews
     status: ItemStatus = "active" if active else "pending"
-    note = "" if active else f"{len(keys)} of {cfg.min_reviews} reviews"
+    note = "" if active else f"{len(keys)} of {cfg.min_reviews} reviewers"
     if expires is not None and now >= expires:
         status, note = "expired", f"expired at {expires.isoformat()}"
     return GuidanceItem(

@@ -70,7 +70,13 @@ from .decisions import (
     decision_error_from,
     pending_context,
 )
-from .events import GateEvent, GateObserver, notify_observers
+from .events import (
+    GateEvent,
+    GateObserver,
+    default_trace_ids,
+    effective_observers,
+    notify_observers,
+)
 from .journal import SETTLED_TEXT, pass_idempotency_key, settled_message, worker_alive
 from .payload import GateItem, build_request
 from .signatures import (
@@ -189,6 +195,10 @@ class GateEngine:
         trace_ids: returns the current (trace id, span id) when a run pauses, stored with
             the request so the resumed run's decision span links back to it
             (``hitl_langgraph.tracing.current_trace_ids``).
+        tracing: consult the process-wide defaults that ``setup_tracing`` registers
+            (:func:`~hitl_langgraph.gates.events.set_default_observers`): span recorder,
+            review sampler and ``trace_ids``. An explicit observer replaces the default of
+            its type; an explicit ``trace_ids`` wins. ``False`` opts this gate out.
     """
 
     def __init__(
@@ -204,6 +214,7 @@ class GateEngine:
         claim_grace: float = 2.0,
         require_recorded_decisions: bool = False,
         trace_ids: Callable[[], tuple[str, str] | None] | None = None,
+        tracing: bool = True,
     ) -> None:
         self.policy = policy
         self.store = store
@@ -216,6 +227,16 @@ class GateEngine:
         self.require_recorded_decisions = require_recorded_decisions
         self._serde = JsonPlusSerializer()
         self.trace_ids = trace_ids
+        self.tracing = tracing
+
+    def _observers(self) -> list[GateObserver]:
+        return effective_observers(self.observers) if self.tracing else self.observers
+
+    def _trace_ids(self) -> tuple[str, str] | None:
+        fn = self.trace_ids
+        if fn is None and self.tracing:
+            fn = default_trace_ids()
+        return fn() if fn is not None else None
 
     # -- ids -------------------------------------------------------------------------
     @staticmethod
@@ -565,7 +586,7 @@ class GateEngine:
         interrupts = gi.args[0] if gi.args else ()
         iid = interrupts[0].id if interrupts else None
         now = self.clock()
-        ids = self.trace_ids() if self.trace_ids is not None else None
+        ids = self._trace_ids()
         extra = {} if ids is None else {"paused_trace_id": ids[0], "paused_span_id": ids[1]}
         for it in pending:
             rec = self._record(it, ctx, "pending", now, interrupt_id=iid, metadata=extra)
@@ -697,7 +718,7 @@ class GateEngine:
             stored, _ = self.store.put_request(rec, audit=self._audit("requested", rec, now))
         if stored.status != "pending":
             # replay, or recorded first by the inbox (already audited): tell observers once
-            if self.observers and self.store.claim_execution(
+            if self._observers() and self.store.claim_execution(
                 f"observed:{it.request_id}", worker=self.worker_id, at=now
             ):
                 decided_at = stored.decided_at or now
@@ -828,11 +849,12 @@ class GateEngine:
         extra: dict[str, Any] | None = None,
         reviewer: str | None = None,
     ) -> None:
-        if not self.observers:
+        observers = self._observers()
+        if not observers:
             return
         a = it.assessment
         notify_observers(
-            self.observers,
+            observers,
             GateEvent(
                 kind=kind,
                 request_id=it.request_id,

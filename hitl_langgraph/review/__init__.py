@@ -13,12 +13,13 @@ are written to the store first and mirrored to Phoenix from a durable outbox
 Typical use::
 
     from hitl_langgraph.review import ReviewQueue, ReviewSampler, ReviewSampling
-    from hitl_langgraph.tracing import GateSpanRecorder, setup_tracing
+    from hitl_langgraph.tracing import setup_tracing
 
-    tracing = setup_tracing("support-agent")
     sampler = ReviewSampler(store, project="support-agent", client="http://127.0.0.1:6006",
                             sampling=ReviewSampling(thresholds=policy.thresholds))
-    tools = GatedToolNode(..., observers=[GateSpanRecorder(tracing), sampler])
+    # one call: every gate in the process records spans and feeds the sampler
+    tracing = setup_tracing("support-agent", observers=[sampler])
+    tools = GatedToolNode(tools, policy=policy, store=store)      # no per-gate wiring
 
     queue = ReviewQueue("http://127.0.0.1:6006", project="support-agent", store=store)
     queue.setup()                       # annotation configs, assigned to the project
@@ -49,11 +50,14 @@ from .errors import (
     PhoenixError,
     PhoenixNotFound,
     PhoenixUnavailable,
+    UnknownProject,
+    UnknownSpan,
 )
 from .items import CollectReport, ReviewItem, SlaReport, ToolCall
 from .observer import ReviewSampler, review_request_entry
 from .phoenix_client import PhoenixClient, resolve_base_url
-from .queue import ReviewQueue
+from .queue import AWAITING_REVIEW_FILTER, PendingItems, ReviewQueue
+from .reviewers import ANONYMOUS, PhoenixReviewer, ReviewerDirectory, add_reviewer
 from .sampling import (
     ReviewBudget,
     ReviewSampling,
@@ -66,6 +70,8 @@ from .sampling import (
 from .spool import BackgroundSync, Spool, SyncReport
 
 __all__ = [
+    "ANONYMOUS",
+    "AWAITING_REVIEW_FILTER",
     "CODE_IDENTIFIER",
     "DEFAULT_VERDICT_LABELS",
     "GUIDANCE_NAME",
@@ -75,10 +81,12 @@ __all__ = [
     "CollectReport",
     "ConfigsReport",
     "InvalidVerdict",
+    "PendingItems",
     "PhoenixClient",
     "PhoenixConflict",
     "PhoenixError",
     "PhoenixNotFound",
+    "PhoenixReviewer",
     "PhoenixUnavailable",
     "ReviewBudget",
     "ReviewItem",
@@ -86,12 +94,16 @@ __all__ = [
     "ReviewQueue",
     "ReviewSampler",
     "ReviewSampling",
+    "ReviewerDirectory",
     "SamplingCurve",
     "SamplingDecision",
     "SlaReport",
     "Spool",
     "SyncReport",
     "ToolCall",
+    "UnknownProject",
+    "UnknownSpan",
+    "add_reviewer",
     "constant_rate",
     "ensure_annotation_configs",
     "human_identifier",

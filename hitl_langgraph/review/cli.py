@@ -12,7 +12,8 @@ and ``phoenix``.
 
 Options: ``--store`` (env ``HITL_STORE_URL``), ``--phoenix`` (env ``PHOENIX_BASE_URL``
 or ``PHOENIX_COLLECTOR_ENDPOINT``, default ``http://127.0.0.1:6006``), ``--project``
-(env ``PHOENIX_PROJECT_NAME``, default ``default``), ``--json``.
+(env ``PHOENIX_PROJECT_NAME``; without either, the commands that need a project stop
+with exit 2 and list the projects Phoenix has), ``--json``.
 
 Exit codes as in ``hitl``: 0 ok, 1 error (Phoenix unreachable included), 2 usage or
 configuration error, 3 refused (an invalid verdict).
@@ -72,13 +73,33 @@ def register(subparsers: Any) -> None:
     leaf(rsub, "sla", "oldest unreviewed item and items past due")
     p = leaf(rsub, "setup", "create the annotation configs and assign them to the project")
     p.add_argument("--update", action="store_true", help="replace configs defined differently")
+    p.add_argument(
+        "--create", action="store_true", help="create the project if Phoenix does not have it"
+    )
+    users = rsub.add_parser(
+        "users", help="reviewers as Phoenix users", description="reviewers as Phoenix users"
+    )
+    usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    p = leaf(usub, "add", "create a Phoenix user and map it to a reviewer with roles")
+    p.set_defaults(**{_KEY: "review users add"})
+    p.add_argument("name", metavar="NAME", help="the reviewer id (and Phoenix username)")
+    p.add_argument("--role", dest="roles", action="append", default=[], metavar="ROLE",
+                   help="a reviewer role for the authority rules (repeatable)")  # fmt: skip
+    p.add_argument("--email", help="default NAME@reviewers.invalid")
+    p.add_argument("--password", help="initial password (default: generated and printed)")
+    p.add_argument("--phoenix-role", default="MEMBER", help="MEMBER (default), ADMIN, VIEWER")
+    p = leaf(usub, "list", "reviewers mapped to Phoenix users")
+    p.set_defaults(**{_KEY: "review users list"})
     p = leaf(subparsers, "sync", "send spooled review requests and verdicts to Phoenix")
     p.add_argument("--force", action="store_true", help="ignore retry backoff")
     p = leaf(subparsers, "phoenix", "run a local Phoenix server (phoenix serve)")
     p.add_argument("--port", type=int, default=6006)
     p.add_argument("--grpc-port", type=int, default=None)
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--dir", default=os.path.join(".hitl", "phoenix"), help="data folder")
+    p.add_argument(
+        "--data", "--dir", dest="dir", default=os.path.join(".hitl", "phoenix"),
+        metavar="DIR", help="data folder (Phoenix's working directory; default .hitl/phoenix)",
+    )  # fmt: skip
 
 
 def _opt(args: argparse.Namespace, name: str, env: str | None, default: str | None) -> str | None:
@@ -102,9 +123,48 @@ class _Session:
             raise ConfigurationError("no store: pass --store URL or set HITL_STORE_URL")
         self.out = out
         self.json = bool(getattr(args, "json", False))
-        self.project = _opt(args, "project", "PHOENIX_PROJECT_NAME", "default") or "default"
+        self._project = _opt(args, "project", "PHOENIX_PROJECT_NAME", None)
         self.store = open_store(url)
         self.client = PhoenixClient(resolve_base_url(getattr(args, "phoenix", None)))
+
+    @property
+    def project(self) -> str:
+        """``--project`` or ``PHOENIX_PROJECT_NAME``; else a usage error listing projects."""
+        if self._project:
+            return self._project
+        names = self.project_names()
+        raise ConfigurationError(
+            "no project: pass --project NAME or set PHOENIX_PROJECT_NAME. Phoenix has: "
+            + (", ".join(names) if names else "(no project, or Phoenix is unreachable)")
+        )
+
+    def project_names(self) -> list[str]:
+        from .phoenix_client import PhoenixError
+
+        try:
+            return sorted(str(p["name"]) for p in self.client.list_projects())
+        except PhoenixError:
+            return []
+
+    def check_project(self) -> None:
+        """Refuse a project Phoenix does not have and the store has no samples of."""
+        from .errors import UnknownProject
+        from .phoenix_client import PhoenixError
+
+        project = self.project
+        if self.store.list_review_samples(project, sampled=None, reviewed=None, limit=1):
+            return
+        try:
+            found = self.client.get_project(project)
+        except PhoenixError:
+            return  # unreachable: the queue says so itself
+        if found is None:
+            names = self.project_names()
+            raise UnknownProject(
+                f"Phoenix has no project {project!r} and the store no samples of it. "
+                f"Existing projects: {', '.join(names) or '(none)'}",
+                projects=tuple(names),
+            )
 
     def queue(self) -> Any:
         from .queue import ReviewQueue
@@ -129,12 +189,16 @@ def _age(seconds: float | None) -> str:
 
 
 def _pending(s: _Session, args: argparse.Namespace) -> int:
+    s.check_project()
     q = s.queue()
     items = q.pending(args.limit, details=not args.no_details)
     sla = q.sla()
     lines = [
         f"{sla.pending} pending, {sla.past_due} past due, oldest {_age(sla.oldest_age_seconds)}"
+        f" in project {s.project}"
     ]
+    if items.url:
+        lines.append(f"review them in Phoenix: {items.url}")
     for it in items:
         sm = it.sample
         late = "LATE " if it.overdue else ""
@@ -142,7 +206,10 @@ def _pending(s: _Session, args: argparse.Namespace) -> int:
             f"{late}due {sm.due_at:%Y-%m-%d %H:%M}Z  p{sm.priority}  risk {sm.score:.2f}  "
             f"{sm.tool}  span {sm.span_id or '-'}  {it.url or ''}".rstrip()
         )
-    s.emit({"sla": sla.to_dict(), "items": [it.to_dict() for it in items]}, "\n".join(lines))
+    s.emit(
+        {"sla": sla.to_dict(), "items": [it.to_dict() for it in items], "url": items.url},
+        "\n".join(lines),
+    )
     return EXIT_OK
 
 
@@ -163,6 +230,7 @@ def _submit(s: _Session, args: argparse.Namespace) -> int:
 
 
 def _collect(s: _Session, args: argparse.Namespace) -> int:
+    s.check_project()
     rep = s.queue().collect(include_reviewed=args.all)
     text = (
         f"read {rep.annotations} annotation(s) on {rep.spans} span(s): {rep.changed} new or "
@@ -184,6 +252,8 @@ def _sla(s: _Session, args: argparse.Namespace) -> int:
 
 
 def _setup(s: _Session, args: argparse.Namespace) -> int:
+    if not args.create:
+        s.check_project()
     rep = s.queue().setup(update=args.update)
     text = (
         f"project {rep.project}: created {rep.created or '-'}, existing {rep.existing or '-'}, "
@@ -193,44 +263,110 @@ def _setup(s: _Session, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _users_add(s: _Session, args: argparse.Namespace) -> int:
+    from .reviewers import add_reviewer
+
+    mapped, generated = add_reviewer(
+        s.client, s.store, args.name, args.roles, email=args.email, password=args.password,
+        phoenix_role=args.phoenix_role,
+    )  # fmt: skip
+    text = (
+        f"reviewer {mapped.name} ({', '.join(sorted(mapped.roles)) or 'no roles'}) is Phoenix "
+        f"user {mapped.phoenix_user_id} ({mapped.phoenix_role}, {mapped.email})"
+    )
+    if generated:
+        text += f"\ninitial password: {generated} (Phoenix asks for a new one at first login)"
+    s.emit({**mapped.to_dict(), "initial_password": generated}, text)
+    return EXIT_OK
+
+
+def _users_list(s: _Session, args: argparse.Namespace) -> int:
+    from .reviewers import ReviewerDirectory
+
+    rows = ReviewerDirectory(s.store).all()
+    width = max([len(r.name) for r in rows] + [8])
+    lines = [f"{'REVIEWER':<{width}}  ROLES                 PHOENIX USER            EMAIL"]
+    for r in rows:
+        roles = ",".join(sorted(r.roles)) or "-"
+        lines.append(f"{r.name:<{width}}  {roles:<20}  {r.phoenix_user_id:<22}  {r.email}")
+    if not rows:
+        lines = ["no reviewers mapped; add one with `hitl review users add NAME --role ROLE`"]
+    s.emit([r.to_dict() for r in rows], "\n".join(lines))
+    return EXIT_OK
+
+
 def _sync(s: _Session, args: argparse.Namespace) -> int:
     from .spool import Spool
 
     project = getattr(args, "project", None) or os.environ.get("PHOENIX_PROJECT_NAME")
     rep = Spool(s.store, s.client, project=project).sync(force=args.force)
+    parked = s.store.list_outbox(status="failed", project=project, limit=1000)
     text = (
         f"mirrored {rep.mirrored}, retrying {rep.retrying}, failed {rep.failed}; "
         f"{rep.pending} pending" + (" (Phoenix unreachable)" if rep.unavailable else "")
     )
-    s.emit(vars(rep), text)
-    return EXIT_ERROR if rep.unavailable or rep.failed else EXIT_OK
+    if parked:
+        text += f"\n{len(parked)} parked (never retried; fix and re-submit):"
+        for e in parked:
+            text += f"\n  {e.project}  {e.name} on span {e.span_id}: {e.last_error}"
+    data = {
+        **vars(rep),
+        "parked": [
+            {"entry_id": e.entry_id, "project": e.project, "span_id": e.span_id, "name": e.name,
+             "reason": e.last_error}
+            for e in parked
+        ],
+    }  # fmt: skip
+    s.emit(data, text)
+    return EXIT_ERROR if rep.unavailable or rep.failed or parked else EXIT_OK
 
 
-def _phoenix(args: argparse.Namespace, out: TextIO) -> int:
-    from ..tracing._server import PhoenixServer, PhoenixStartError
+class _Stop(Exception):
+    """SIGTERM/SIGINT while ``hitl phoenix`` runs (or starts)."""
 
+
+def _phoenix(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import signal
+
+    from ..tracing._server import PhoenixServer, PhoenixStartError, phoenix_command
+
+    if phoenix_command() is None:
+        err.write(
+            "hitl: error: the Phoenix server is not installed (the `tracing` and `all` "
+            "extras bring only its client): pip install 'hitl-langgraph[phoenix-server]'\n"
+        )
+        return EXIT_USAGE
     server = PhoenixServer(
         port=args.port, grpc_port=args.grpc_port, host=args.host, workdir=args.dir
     )
+
+    def stop(signum: int, frame: Any) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        server.start()
-    except PhoenixStartError as exc:
-        out.write(f"hitl: error: {exc}\n")
-        return EXIT_ERROR
-    out.write(
-        f"Phoenix is running at {server.url} (data in {server.workdir}); "
-        f"trace to {server.otlp_endpoint}. Ctrl-C stops it.\n"
-    )
-    out.flush()
-    try:
+        try:
+            server.start()
+        except PhoenixStartError as exc:
+            err.write(f"hitl: error: {exc}\n")
+            return EXIT_ERROR
+        out.write(
+            f"Phoenix is running at {server.url} (data in {server.workdir}); "
+            f"trace to {server.otlp_endpoint}. Ctrl-C stops it.\n"
+        )
+        out.flush()
         while server.running:
             time.sleep(0.5)
-        out.write(f"hitl: error: Phoenix exited; log {server.log_path}:\n{server.log_tail()}\n")
+        err.write(f"hitl: error: Phoenix exited; log {server.log_path}:\n{server.log_tail()}\n")
         return EXIT_ERROR
-    except KeyboardInterrupt:
+    except (_Stop, KeyboardInterrupt):
         return EXIT_OK
     finally:
+        for sig in previous:  # a second signal during the stop must not interrupt it
+            signal.signal(sig, signal.SIG_IGN)
         server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 _HANDLERS = {
@@ -239,6 +375,8 @@ _HANDLERS = {
     "review collect": _collect,
     "review sla": _sla,
     "review setup": _setup,
+    "review users add": _users_add,
+    "review users list": _users_list,
     "sync": _sync,
 }
 
@@ -249,7 +387,7 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | No
     err = err or sys.stderr
     command = getattr(args, _KEY, None)
     if command == "phoenix":
-        return _phoenix(args, out)
+        return _phoenix(args, out, err)
     handler = _HANDLERS.get(str(command))
     if handler is None:
         err.write(f"hitl: usage error: unknown review command {command!r}\n")

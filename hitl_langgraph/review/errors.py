@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import (
+    ConfigurationError,
     InvalidVerdict,
     PhoenixConflict,
     PhoenixError,
@@ -12,8 +13,25 @@ from ..errors import (
 
 __all__ = [
     "InvalidVerdict",
+    "UnknownProject",
+    "UnknownSpan",
     "PhoenixConflict",
     "PhoenixError",
     "PhoenixNotFound",
     "PhoenixUnavailable",
 ]
+
+
+class UnknownProject(ConfigurationError):
+    """The Phoenix project does not exist (or holds no span): a typo, most likely.
+
+    ``projects`` lists the names that do exist.
+    """
+
+    def __init__(self, message: str, *, projects: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.projects = projects
+
+
+class UnknownSpan(ConfigurationError):
+    """Phoenix holds no span with this id in the project: nothing was stored."""

@@ -79,6 +79,9 @@ class CollectReport:
     changed: int = 0
     """New verdicts (or changed ones) stored by this collect."""
     unchanged: int = 0
+    unauthorized: int = 0
+    """Verdicts by reviewers without a required role (stored; they close nothing and
+    count for no guidance)."""
     closed: int = 0
     """Items that got their first valid human verdict."""
     invalid: int = 0

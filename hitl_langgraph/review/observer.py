@@ -18,6 +18,7 @@ or breaks a run. The observer never raises into the gate.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Final
@@ -201,6 +202,29 @@ class ReviewSampler:
     def sync(self, *, force: bool = False) -> SyncReport:
         """Mirror the outbox now (see :meth:`Spool.sync`)."""
         return self.spool.sync(force=force)
+
+    def flush(self, timeout: float = 2.0) -> bool:
+        """Send this project's pending review requests now, for at most ``timeout`` s.
+
+        Retries entries whose span Phoenix does not hold yet (spans arrive a little
+        after they are exported) until the bound. ``setup_tracing(observers=[sampler])``
+        calls it from ``TracingHandle.shutdown`` and at interpreter exit, after the
+        spans were flushed, so a short script's review requests are delivered.
+
+        Returns:
+            True if nothing is left pending; what is left stays in the store for the
+            next run or ``hitl sync``.
+        """
+        if self.client is None:
+            return self.store.count_outbox(project=self.project) == 0
+        deadline = time.monotonic() + max(0.0, timeout)
+        while True:
+            report = self.spool.sync(force=True)
+            if report.pending == 0:
+                return True
+            if report.unavailable or time.monotonic() + 0.2 > deadline:
+                return False
+            time.sleep(0.2)
 
     def close(self, timeout: float = 1.0) -> None:
         """Stop the background mirror (bounded); pending entries stay in the store."""

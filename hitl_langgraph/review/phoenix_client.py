@@ -67,7 +67,8 @@ class PhoenixClient:
         transport: An ``httpx`` transport for a client built here (e.g. a
             ``httpx.MockTransport`` in unit tests).
         timeout: Seconds per request (connect, read, write).
-        api_key: Sent as a bearer token; defaults to ``PHOENIX_API_KEY``.
+        api_key: Sent as a bearer token; defaults to ``PHOENIX_API_KEY``, else
+            ``PHOENIX_ADMIN_SECRET``.
         headers: Extra headers for every request.
         project_wait: Seconds to keep retrying project reads that answer 404.
         sleep: Called between retries (injectable for tests).
@@ -89,7 +90,11 @@ class PhoenixClient:
         self.project_wait = project_wait
         self._sleep = sleep
         self._headers = dict(headers or {})
-        key = api_key if api_key is not None else os.environ.get("PHOENIX_API_KEY")
+        key = (
+            api_key
+            if api_key is not None
+            else os.environ.get("PHOENIX_API_KEY") or os.environ.get("PHOENIX_ADMIN_SECRET")
+        )
         if key:
             self._headers.setdefault("Authorization", f"Bearer {key}")
         self._owns_http = http is None
@@ -250,6 +255,22 @@ class PhoenixClient:
             return None
         return cast(dict[str, Any], body["data"])
 
+    def list_projects(self) -> list[dict[str, Any]]:
+        """Every project (``name``, ``id``), all pages."""
+        return self._pages("/v1/projects", [], None, 100)
+
+    def find_span(self, project: str, span_id: str) -> dict[str, Any] | None:
+        """The span with this OpenTelemetry id in ``project``, or ``None``.
+
+        Raises:
+            PhoenixNotFound: the project does not exist (or holds no span yet).
+        """
+        found = self.request(
+            "GET", f"/v1/projects/{_q(project)}/spans", params=[("span_id", span_id), ("limit", 1)]
+        )
+        data = found.get("data") or []
+        return cast(dict[str, Any], data[0]) if data else None
+
     def ensure_project(self, project: str, *, description: str = "") -> dict[str, Any]:
         """The project, created if missing (so configs can be assigned before any span)."""
         found = self.get_project(project)
@@ -265,6 +286,31 @@ class PhoenixClient:
             if found is None:
                 raise
             return found
+
+    # -- users (authentication on; needs an admin key or PHOENIX_ADMIN_SECRET) -----------
+    def list_users(self) -> list[dict[str, Any]]:
+        """Phoenix users (``id`` global id, ``username``, ``email``, ``role``), all pages."""
+        return self._pages("/v1/users", [], None, 100)
+
+    def create_user(
+        self, *, username: str, email: str, role: str = "MEMBER", password: str
+    ) -> dict[str, Any]:
+        """Create a LOCAL Phoenix user (asked to change the password at first login)."""
+        body = self.request(
+            "POST",
+            "/v1/users",
+            json={
+                "user": {
+                    "auth_method": "LOCAL",
+                    "username": username,
+                    "email": email,
+                    "role": role,
+                    "password": password,
+                },
+                "send_welcome_email": False,
+            },
+        )
+        return cast(dict[str, Any], body["data"])
 
     # -- annotation configs -------------------------------------------------------------
     def list_annotation_configs(self) -> list[dict[str, Any]]:
@@ -376,6 +422,17 @@ class PhoenixClient:
         """
         url = f"{self.base_url}/projects/{_q(project_id)}/traces/{_q(trace_id)}"
         return url + (f"?selectedSpanNodeId={_q(span_node_id)}" if span_node_id else "")
+
+    def spans_url(self, project_id: str, filter_condition: str | None = None) -> str:
+        """The project's span list in the Phoenix UI, filtered with Phoenix's own filter
+        expression (the UI reads it from ``?spanFilterCondition=``, as its filter box
+        writes it)."""
+        url = f"{self.base_url}/projects/{_q(project_id)}/spans"
+        if filter_condition:
+            from urllib.parse import urlencode
+
+            url += "?" + urlencode({"spanFilterCondition": filter_condition})
+        return url
 
     def span_redirect_url(self, span_id: str) -> str:
         """A link that needs no lookup: the UI resolves the OpenTelemetry span id itself."""

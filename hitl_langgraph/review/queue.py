@@ -16,25 +16,52 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, NotAuthorized
 from ..store.base import ApprovalStore
 from ..store.review_records import ReviewRecord, ReviewSample, annotation_key
 from .configs import ConfigsReport, ReviewOptions, ensure_annotation_configs, human_identifier
+from .errors import UnknownProject, UnknownSpan
 from .items import CollectReport, ReviewItem, SlaReport, ToolCall, parse_time, reviewer_of
 from .observer import review_request_entry
-from .phoenix_client import PhoenixClient, PhoenixError
+from .phoenix_client import PhoenixClient, PhoenixError, PhoenixNotFound, PhoenixUnavailable
+from .reviewers import ANONYMOUS, ReviewerDirectory
 from .spool import Spool, SyncReport, utc_now
 
-__all__ = ["CollectReport", "ReviewItem", "ReviewQueue", "SlaReport", "ToolCall"]
+__all__ = [
+    "AWAITING_REVIEW_FILTER",
+    "CollectReport",
+    "PendingItems",
+    "ReviewItem",
+    "ReviewQueue",
+    "SlaReport",
+    "ToolCall",
+]
 
 logger = logging.getLogger("hitl_langgraph.review")
 
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
+
+AWAITING_REVIEW_FILTER = "annotations['review_request'].label == 'pending'"
+"""Phoenix's span filter for spans awaiting review: the ``review_request`` annotation's
+label is the queue state (``pending`` → ``reviewed`` when a verdict is collected)."""
+
+
+class PendingItems(list[ReviewItem]):
+    """What :meth:`ReviewQueue.pending` returns: the items, plus ``url``, the project's
+    span list in the Phoenix UI filtered to spans awaiting review (``None`` when
+    Phoenix could not be asked for the project's id)."""
+
+    url: str | None = None
+
+    def __repr__(self) -> str:
+        return f"PendingItems({len(self)} item(s), url={self.url!r})"
+
+
 _TRACE_CHUNK = 50
 
 
@@ -49,6 +76,10 @@ class ReviewQueue:
         clock: Returns an aware "now".
         mirror_on_submit: Try to send a submitted verdict right away (it is stored and
             spooled first either way; a failure leaves it for :meth:`sync`).
+        required_roles: Authority rule: only reviewers holding one of these roles may
+            close an item or back guidance (empty: anyone). UI verdicts get their
+            reviewer's roles from the :class:`~hitl_langgraph.review.ReviewerDirectory`
+            (``hitl review users add``); an anonymous verdict (auth off) has none.
     """
 
     def __init__(
@@ -60,8 +91,11 @@ class ReviewQueue:
         options: ReviewOptions | None = None,
         clock: Callable[[], datetime] = utc_now,
         mirror_on_submit: bool = True,
+        required_roles: Iterable[str] = (),
     ) -> None:
         self.client = PhoenixClient(client) if isinstance(client, str) else client
+        self.required_roles = frozenset(required_roles)
+        self.reviewers = ReviewerDirectory(store)
         self.project = project
         self.store = store
         self.options = options or ReviewOptions()
@@ -92,8 +126,22 @@ class ReviewQueue:
             after = (rows[-1].due_at, rows[-1].request_id)
         return out
 
-    def pending(self, limit: int = 50, *, details: bool = True) -> list[ReviewItem]:
-        """Sampled, unreviewed items, oldest due first.
+    def review_url(self) -> str | None:
+        """The project's span list in the Phoenix UI, filtered to spans awaiting review
+        (:data:`AWAITING_REVIEW_FILTER`); ``None`` if Phoenix is unreachable or the
+        project does not exist yet."""
+        try:
+            if self._project_id is None:
+                found = self.client.get_project(self.project)
+                self._project_id = None if found is None else str(found["id"])
+        except PhoenixError:
+            return None
+        if self._project_id is None:
+            return None
+        return self.client.spans_url(self._project_id, AWAITING_REVIEW_FILTER)
+
+    def pending(self, limit: int = 50, *, details: bool = True) -> PendingItems:
+        """Sampled, unreviewed items, oldest due first; ``.url`` opens them in Phoenix.
 
         With ``details`` the trace's input/output, tool calls and UI link are read from
         Phoenix (one request per 50 traces); if Phoenix is unreachable the items come
@@ -104,10 +152,12 @@ class ReviewQueue:
         traces: dict[str, list[dict[str, Any]]] = {}
         if details and samples:
             traces = self._trace_spans([s.trace_id for s in samples if s.trace_id])
-        items = []
+        items = PendingItems()
         for s in samples:
             spans = traces.get(s.trace_id or "", [])
             items.append(self._item(s, spans, now))
+        if details:
+            items.url = self.review_url()
         return items
 
     def _trace_spans(self, trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -187,12 +237,27 @@ class ReviewQueue:
         the identifier rules **before** anything is written. The verdict is stored (and
         closes the item) and spooled in one transaction, then sent if Phoenix answers.
 
+        A span the store does not know (no sampled run) is looked up in Phoenix first:
+        if Phoenix answers that the project or the span does not exist, nothing is
+        written (a typo would otherwise be retried forever). If Phoenix is unreachable
+        the verdict is stored and spooled as usual.
+
         Raises:
             InvalidVerdict: Unknown label, or an unusable reviewer name.
             ConfigurationError: ``span_id`` is not 16 hex digits.
+            UnknownSpan, UnknownProject: Phoenix holds no such span / project.
         """
         score = self.options.check_verdict(verdict)
         identifier = human_identifier(reviewer)
+        if self.required_roles:
+            mapped = self.reviewers.by_name(reviewer)
+            roles = mapped.roles if mapped is not None else frozenset()
+            if not roles & self.required_roles:
+                raise NotAuthorized(
+                    f"reviewer {reviewer!r} ({', '.join(sorted(roles)) or 'no roles'}) may not "
+                    f"give verdicts here: one of {sorted(self.required_roles)} is required "
+                    "(`hitl review users add NAME --role ROLE`)"
+                )
         span = span_id.strip().lower() if isinstance(span_id, str) else ""
         if not _SPAN_ID.match(span):
             raise ConfigurationError(
@@ -204,6 +269,8 @@ class ReviewQueue:
             self.project, sampled=None, reviewed=None, span_ids=[span], limit=1
         )
         sample = found[0] if found else None
+        if sample is None:
+            self._check_span(span)
         request_id = sample.request_id if sample else None
         meta = {"request_id": request_id, "reviewer": reviewer, "via": "hitl-langgraph"}
         entries = [
@@ -252,6 +319,52 @@ class ReviewQueue:
                 logger.exception("hitl_langgraph review: mirroring the verdict failed")
         return stored
 
+    def _reviewer(self, a: dict[str, Any], kind: str) -> tuple[str | None, frozenset[str]]:
+        """Who made annotation ``a``: the mapped reviewer of its Phoenix user, the
+        ``human:<name>`` of an API verdict, or ``anonymous`` (UI, auth off)."""
+        identifier = str(a.get("identifier") or "")
+        user_id = a.get("user_id")
+        source = str(a.get("source") or "")
+        if identifier.startswith("human:"):
+            name = identifier[len("human:") :]
+            mapped = self.reviewers.by_name(name)
+            return name, mapped.roles if mapped is not None else frozenset()
+        if identifier.startswith("px-app:") or (source == "APP" and user_id):
+            mapped = self.reviewers.by_user_id(str(user_id) if user_id else None)
+            if mapped is not None:
+                return mapped.name, mapped.roles
+            return reviewer_of(a), frozenset()
+        if kind == "HUMAN" and not identifier:
+            return ANONYMOUS, frozenset()
+        return reviewer_of(a), frozenset()
+
+    def _check_span(self, span: str) -> None:
+        try:
+            if self.client.get_project(self.project) is None:
+                raise UnknownProject(
+                    f"Phoenix has no project {self.project!r}; nothing was recorded. "
+                    f"Existing projects: {', '.join(self._project_names()) or '(none)'}",
+                    projects=tuple(self._project_names()),
+                )
+            if self.client.find_span(self.project, span) is None:
+                raise UnknownSpan(
+                    f"Phoenix project {self.project!r} has no span {span}; nothing was "
+                    "recorded. Take span ids from `hitl review pending` or the Phoenix UI"
+                )
+        except PhoenixUnavailable:
+            logger.info("hitl_langgraph review: Phoenix unreachable; span %s not checked", span)
+        except PhoenixNotFound as exc:  # the project holds no span yet
+            raise UnknownSpan(
+                f"Phoenix project {self.project!r} has no span {span} ({exc.detail}); "
+                "nothing was recorded"
+            ) from exc
+
+    def _project_names(self) -> list[str]:
+        try:
+            return sorted(str(p["name"]) for p in self.client.list_projects())
+        except PhoenixError:
+            return []
+
     def _record(
         self, span: str, name: str, identifier: str, now: datetime, sample: ReviewSample | None
     ) -> ReviewRecord:
@@ -299,6 +412,11 @@ class ReviewQueue:
         for a in sorted(annotations, key=lambda a: str(a.get("updated_at"))):
             report.annotations += 1
             self._collect_one(a, by_span, now, report)
+        if report.closed:  # review_request pending -> reviewed in Phoenix now, no `hitl sync`
+            try:
+                self.spool.sync(force=True)
+            except Exception:  # stays in the outbox; the next sync sends it
+                logger.exception("hitl_langgraph review: mirroring the review state failed")
         return report
 
     def _collect_one(
@@ -313,6 +431,15 @@ class ReviewQueue:
         sample = by_span.get(span)
         result = a.get("result") or {}
         review_key = annotation_key(self.project, span, name, identifier)
+        reviewer, roles = self._reviewer(a, kind)
+        meta = dict(a.get("metadata") or {})
+        authorized = not self.required_roles or bool(roles & self.required_roles)
+        if kind == "HUMAN":
+            meta["hitl_reviewer_roles"] = sorted(roles)
+            if not authorized:
+                meta["hitl_unauthorized"] = (
+                    f"{reviewer or ANONYMOUS} holds none of {sorted(self.required_roles)}"
+                )
         review = ReviewRecord(
             review_id=review_key,
             project=self.project,
@@ -327,11 +454,11 @@ class ReviewQueue:
             label=result.get("label"),
             score=result.get("score"),
             explanation=result.get("explanation"),
-            reviewer=reviewer_of(a),
+            reviewer=reviewer,
             request_id=sample.request_id if sample else None,
             trace_id=sample.trace_id if sample else None,
             phoenix_id=a.get("id"),
-            metadata=dict(a.get("metadata") or {}),
+            metadata=meta,
         )
         if kind != "HUMAN":
             existing = [
@@ -352,7 +479,13 @@ class ReviewQueue:
                 span,
                 list(self.options.labels),
             )
-        closes = valid and kind == "HUMAN" and name == self.options.verdict_name
+        if not authorized and kind == "HUMAN" and name == self.options.verdict_name:
+            report.unauthorized += 1
+            logger.warning(
+                "hitl_langgraph review: verdict on span %s by %s not counted: %s",
+                span, reviewer or ANONYMOUS, meta["hitl_unauthorized"],
+            )  # fmt: skip
+        closes = valid and authorized and kind == "HUMAN" and name == self.options.verdict_name
         outbox = []
         if closes and sample is not None and sample.reviewed_at is None and sample.span_id:
             outbox.append(review_request_entry(sample, now=now, state="reviewed"))

@@ -8,13 +8,14 @@ never imports the ``phoenix`` package.
 
 Typical use::
 
-    from hitl_langgraph.tracing import GateSpanRecorder, current_trace_ids, setup_tracing
+    from hitl_langgraph.tracing import setup_tracing
 
-    tracing = setup_tracing("support-agent")          # Phoenix at 127.0.0.1:6006
-    engine = GateEngine(..., observers=[GateSpanRecorder(tracing)],
-                        trace_ids=current_trace_ids)
+    # Phoenix at 127.0.0.1:6006; every gate in the process now records GUARDRAIL spans,
+    # links decisions to the paused trace and feeds the observers given here
+    tracing = setup_tracing("support-agent", observers=[review_sampler])
     ...
-    tracing.stats()   # exported / failed / dropped span counts
+    tracing.stats()        # exported / failed / dropped / spooled span counts
+    tracing.spool_stats()  # spans kept on disk while Phoenix was unreachable
 """
 
 from __future__ import annotations
@@ -24,17 +25,22 @@ from ._processor import BoundedSpanProcessor, TracingStats
 from .setup import DEFAULT_ENDPOINT, ENDPOINT_ENV, TracingHandle, setup_tracing
 from .spans import (
     GateSpanRecorder,
+    RootSpanTracker,
     current_span,
     current_trace_ids,
     span_attributes,
     tracing_suppressed,
 )
+from .spool import SpanSpool, SpoolStats
 
 __all__ = [
     "DEFAULT_ENDPOINT",
     "ENDPOINT_ENV",
     "BoundedSpanProcessor",
     "GateSpanRecorder",
+    "RootSpanTracker",
+    "SpanSpool",
+    "SpoolStats",
     "TracingHandle",
     "TracingStats",
     "attributes",

@@ -30,6 +30,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from opentelemetry.context import (
     _SUPPRESS_INSTRUMENTATION_KEY,
@@ -47,6 +48,9 @@ logger = logging.getLogger("hitl_langgraph.tracing")
 
 _BACKOFF_START = 1.0
 _BACKOFF_MAX = 5.0
+if TYPE_CHECKING:
+    from .spool import SpanSpool
+
 _IDLE_WAIT = 1.0  # batch=False: how long the thread sleeps when nothing happens
 
 
@@ -54,8 +58,8 @@ _IDLE_WAIT = 1.0  # batch=False: how long the thread sleeps when nothing happens
 class TracingStats:
     """Counts of spans handed to a processor, by fate.
 
-    After shutdown, ``received == exported + failed + dropped``; before, the spans in
-    ``queued`` and ``in_flight`` make up the difference.
+    After shutdown, ``received == exported + failed + dropped + spooled``; before, the
+    spans in ``queued`` and ``in_flight`` make up the difference.
 
     Attributes:
         received: Spans handed to the processor (sampled spans that ended).
@@ -66,6 +70,8 @@ class TracingStats:
         queued: Spans waiting in the queue now.
         in_flight: Spans in the batch being exported now.
         export_failures: Failed export calls (batches), not spans.
+        spooled: Spans written to the on-disk spool (a failed export, or still queued
+            at shutdown) instead of being lost; re-sent when the collector is back.
     """
 
     received: int = 0
@@ -75,6 +81,7 @@ class TracingStats:
     queued: int = 0
     in_flight: int = 0
     export_failures: int = 0
+    spooled: int = 0
 
     @property
     def lost(self) -> int:
@@ -107,6 +114,8 @@ class BoundedSpanProcessor(SpanProcessor):
         description: Named in warnings, typically the collector endpoint.
         close_exporter: Call ``exporter.shutdown()`` when the processor closes. Pass
             False for an exporter you own and reuse.
+        spool: Where failed batches (and what is still queued at shutdown) go instead
+            of being lost; re-sent after the next successful export, or when idle.
     """
 
     def __init__(
@@ -120,8 +129,10 @@ class BoundedSpanProcessor(SpanProcessor):
         warn_interval: float = 10.0,
         description: str = "the collector",
         close_exporter: bool = True,
+        spool: SpanSpool | None = None,
     ) -> None:
         self._exporter = exporter
+        self._spool = spool
         self._owns_exporter = close_exporter
         self._max_queue = max_queue_size
         self._batch_size = max(1, min(max_export_batch_size, max_queue_size))
@@ -160,6 +171,8 @@ class BoundedSpanProcessor(SpanProcessor):
         self._dropped = 0
         self._in_flight = 0
         self._export_failures = 0
+        self._spooled = 0
+        self._spool_check = 0.0
         self._reported_lost = 0
         self._last_warn = -float("inf")
 
@@ -263,8 +276,15 @@ class BoundedSpanProcessor(SpanProcessor):
                 self._abandoned = True
                 self._failed += self._in_flight
                 self._in_flight = 0
-            self._dropped += len(self._queue)
+            left = list(self._queue)
             self._queue.clear()
+        if left:  # local disk, no network: well within the deadline
+            if self._spool is not None and self._spool.write(left):
+                with self._lock:
+                    self._spooled += len(left)
+            else:
+                with self._lock:
+                    self._dropped += len(left)
         self._report_summary()
         return self._lost() == 0
 
@@ -279,6 +299,7 @@ class BoundedSpanProcessor(SpanProcessor):
                 queued=len(self._queue),
                 in_flight=self._in_flight,
                 export_failures=self._export_failures,
+                spooled=self._spooled,
             )
 
     # --- export thread ----------------------------------------------------------------
@@ -303,8 +324,8 @@ class BoundedSpanProcessor(SpanProcessor):
                 for request in flushes:
                     request.ok = ok
                     request.done.set()
-            elif time.monotonic() >= self._retry_at:
-                self._export_queued(limit=None)
+            elif time.monotonic() >= self._retry_at and self._export_queued(limit=None):
+                self._resend_spool()
 
     def _wait_time(self) -> float:
         now = time.monotonic()
@@ -355,13 +376,40 @@ class BoundedSpanProcessor(SpanProcessor):
                 self._backoff = _BACKOFF_START
                 self._retry_at = 0.0
             else:
-                self._failed += len(batch)
                 self._export_failures += 1
                 self._retry_at = time.monotonic() + self._backoff
                 self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
         if not ok:
+            spooled = self._spool is not None and self._spool.write(batch)
+            with self._lock:
+                if spooled:
+                    self._spooled += len(batch)
+                else:
+                    self._failed += len(batch)
             self._maybe_warn()
         return ok
+
+    def _resend_spool(self) -> None:
+        """Re-send spooled files while the collector takes them (worker thread only)."""
+        spool = self._spool
+        now = time.monotonic()
+        if spool is None or self._shutting_down or now < self._spool_check:
+            return
+        self._spool_check = now + 1.0  # look at the directory at most once a second
+        if not spool.has_files():
+            return
+        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        try:
+            done = spool.resend(deadline=time.monotonic() + 5.0)
+        except Exception:
+            logger.debug("re-sending the span spool failed", exc_info=True)
+            done = None
+        finally:
+            detach(token)
+        if done is None:
+            with self._lock:
+                self._retry_at = time.monotonic() + self._backoff
+                self._backoff = min(self._backoff * 2, _BACKOFF_MAX)
 
     def _drain_for_shutdown(self) -> None:
         while time.monotonic() < self._deadline:
@@ -421,7 +469,16 @@ class BoundedSpanProcessor(SpanProcessor):
                 s.dropped,
                 s.exported,
             )
-        else:
+        if s.spooled:
+            logger.warning(
+                "hitl_langgraph tracing shut down: %d of %d spans could not be exported to "
+                "%s and were spooled to %s; they are re-sent when it answers again",
+                s.spooled,
+                s.received,
+                self._description,
+                self._spool.directory if self._spool is not None else "?",
+            )
+        if not s.lost and not s.spooled:
             logger.debug("hitl_langgraph tracing shut down: %d spans exported", s.exported)
 
 

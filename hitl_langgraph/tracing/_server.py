@@ -37,14 +37,30 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def _server_installed() -> bool:
+    """Whether ``phoenix.server`` (the ``arize-phoenix`` package) is installed.
+
+    ``arize-phoenix-client`` alone also provides a ``phoenix`` package (``phoenix.client``),
+    so ``phoenix`` being importable is not enough. Looks at the files only: importing
+    the server package takes seconds.
+    """
+    spec = importlib.util.find_spec("phoenix")
+    if spec is None:
+        return False
+    for location in spec.submodule_search_locations or ():
+        if (Path(location) / "server" / "main.py").is_file():
+            return True
+    return False
+
+
 def phoenix_command() -> list[str] | None:
     """The command that starts the Phoenix server, or ``None`` if it is not installed."""
+    if not _server_installed():
+        return None
     script = Path(sys.executable).parent / "phoenix"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script), "serve"]
-    if importlib.util.find_spec("phoenix") is not None:  # does not import phoenix
-        return [sys.executable, "-m", "phoenix.server.main", "serve"]
-    return None
+    return [sys.executable, "-m", "phoenix.server.main", "serve"]
 
 
 class PhoenixServer:
@@ -61,6 +77,7 @@ class PhoenixServer:
         host: Interface to bind.
         startup_timeout: Seconds to wait for ``GET /healthz`` to answer 200.
         command: The command to run; defaults to :func:`phoenix_command`.
+        env: Extra environment for the server, e.g. ``PHOENIX_ENABLE_AUTH``.
     """
 
     def __init__(
@@ -72,8 +89,10 @@ class PhoenixServer:
         host: str = "127.0.0.1",
         startup_timeout: float = 90.0,
         command: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.host = host
+        self.extra_env = dict(env or {})
         self.port = port or free_port(host)
         self.grpc_port = grpc_port or free_port(host)
         self.workdir = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="phoenix-"))
@@ -115,7 +134,8 @@ class PhoenixServer:
         command = self._command or phoenix_command()
         if command is None:
             raise PhoenixStartError(
-                "the Phoenix server is not installed: pip install 'hitl-langgraph[phoenix-server]'"
+                "the Phoenix server is not installed (the `tracing` and `all` extras bring only "
+                "its client): pip install 'hitl-langgraph[phoenix-server]'"
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
@@ -253,6 +273,7 @@ class PhoenixServer:
             PHOENIX_TELEMETRY_ENABLED="false",
             PYTHONUNBUFFERED="1",
         )
+        env.update(self.extra_env)
         return env
 
     def _wait_healthy(self) -> None:

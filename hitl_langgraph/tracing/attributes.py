@@ -37,6 +37,7 @@ __all__ = [
     "HITL_REVIEWER_ID",
     "HITL_REVIEWER_ROLES",
     "HITL_REVIEW_SAMPLED",
+    "HITL_REVIEW_STATE",
     "HITL_RISK_REASONS",
     "HITL_RISK_SCORE",
     "HITL_ROUTE",
@@ -77,6 +78,9 @@ HITL_WAIT_SECONDS: Final = "hitl.wait.seconds"
 HITL_REVIEW_SAMPLED: Final = "hitl.review.sampled"
 """Whether an auto-routed action was sampled for deferred review."""
 HITL_ERROR: Final = "hitl.error"
+HITL_REVIEW_STATE: Final = "hitl.review_state"
+"""awaiting_approval / decided / denied / sampled / review_route / none (see
+``tracing.review_state_of``); the live queue state is the ``review_request`` annotation."""
 HITL_PAUSED_TRACE_ID: Final = "hitl.paused.trace_id"
 """On ``decided`` spans: the trace in which the run paused (also a span link)."""
 HITL_PAUSED_SPAN_ID: Final = "hitl.paused.span_id"

@@ -11,11 +11,13 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ConfigurationError, missing_dependency
+from ..gates import events as gate_events
 
 try:
     from openinference.instrumentation import OITracer, TraceConfig
@@ -28,6 +30,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from ._processor import BoundedSpanProcessor, TracingStats, _call_bounded
 from .attributes import PROJECT_NAME
+from .spool import DEFAULT_SPOOL_BYTES, SPOOL_DIR_ENV, SpanSpool, SpoolStats, http_poster
 
 if TYPE_CHECKING:
     from .spans import GateSpanRecorder
@@ -69,6 +72,7 @@ class TracingHandle:
         shutdown_timeout: float,
         instrumented: bool = False,
         error: str | None = None,
+        gate_observers: Sequence[gate_events.GateObserver] = (),
     ) -> None:
         self._provider = provider
         self._processor = processor
@@ -80,8 +84,24 @@ class TracingHandle:
         self._instrumented = instrumented
         self._is_shutdown = error is not None
         self._lock = threading.Lock()
+        self._gate_observers: tuple[gate_events.GateObserver, ...] = tuple(gate_observers)
+        self._gates_registered = False
+        self._tracker: Any = None
+        self._spool: SpanSpool | None = None
         if not self._is_shutdown:
             atexit.register(self._at_exit)
+
+    @property
+    def gate_observers(self) -> tuple[gate_events.GateObserver, ...]:
+        """The observers every gate in the process uses by default (empty with
+        ``gates=False``): a :class:`GateSpanRecorder` plus the ``observers`` you gave."""
+        return self._gate_observers
+
+    def _register_gates(self) -> None:
+        from .spans import current_trace_ids
+
+        gate_events.set_default_observers(self._gate_observers, trace_ids=current_trace_ids)
+        self._gates_registered = True
 
     @property
     def tracer_provider(self) -> trace_api.TracerProvider:
@@ -112,6 +132,21 @@ class TracingHandle:
     def stats(self) -> TracingStats:
         """Span counts: exported, failed, dropped, queued (zeros without our processor)."""
         return self._processor.stats() if self._processor is not None else TracingStats()
+
+    def spool_stats(self) -> SpoolStats:
+        """The on-disk span spool: files waiting, spans spooled/re-sent/dropped."""
+        return self._spool.stats() if self._spool is not None else SpoolStats()
+
+    def resend_spool(self, timeout: float = 5.0) -> bool:
+        """Re-send spooled spans now (it also happens by itself once exports succeed).
+
+        Returns:
+            True if the spool is empty afterwards.
+        """
+        if self._spool is None:
+            return True
+        self._spool.resend(deadline=time.monotonic() + timeout)
+        return not self._spool.has_files()
 
     def force_flush(self, timeout: float = 2.0) -> bool:
         """Export everything queued, waiting at most ``timeout`` seconds.
@@ -147,12 +182,30 @@ class TracingHandle:
                 return self.stats().lost == 0
             self._is_shutdown = True
         atexit.unregister(self._at_exit)
+        if self._gates_registered:
+            self._gates_registered = False
+            if gate_events.default_observers() == self._gate_observers:
+                gate_events.clear_default_observers()
         if self._instrumented:
             self._instrumented = False
             _uninstrument_langchain()
         ok = True
+        deadline = time.monotonic() + timeout
         if self._processor is not None:
             ok = self._processor.close(timeout)
+        # then the observers' own outboxes (review requests need their spans in Phoenix
+        # first), within what is left of the same bound
+        for obs in self._gate_observers:
+            flush = getattr(obs, "flush", None)
+            if callable(flush):
+                left = max(0.0, deadline - time.monotonic())
+                try:
+                    ok = bool(flush(left)) and ok
+                except Exception:
+                    logger.exception("hitl_langgraph tracing: flushing %r failed", obs)
+                    ok = False
+        if self._tracker is not None:
+            self._tracker.shutdown()
         _forget(self)
         return ok
 
@@ -180,6 +233,11 @@ class _Key:
     span_exporter: object
     trace_config: TraceConfig
     set_global: bool
+    gates: bool
+    observers: tuple[object, ...]
+    spool: bool
+    spool_dir: str | None
+    spool_max_bytes: int
 
 
 _registry_lock = threading.RLock()
@@ -206,6 +264,11 @@ def setup_tracing(
     span_exporter: SpanExporter | None = None,
     trace_config: TraceConfig | None = None,
     set_global: bool = False,
+    gates: bool = True,
+    observers: Sequence[gate_events.GateObserver] = (),
+    spool: bool = True,
+    spool_dir: str | os.PathLike[str] | None = None,
+    spool_max_bytes: int = DEFAULT_SPOOL_BYTES,
 ) -> TracingHandle:
     """Trace LangGraph runs (and gate events) to Phoenix, without risking the app.
 
@@ -254,6 +317,29 @@ def setup_tracing(
             environment variables.
         set_global: Also register the provider as the global OpenTelemetry provider
             (possible once per process). Off by default.
+        gates: Turn asynchronous oversight on for **every gate in the process**: each
+            gate event becomes a GUARDRAIL span, each pause stores the current trace ids
+            (so the decision links back to the paused trace), and ``observers`` (say a
+            :class:`~hitl_langgraph.review.ReviewSampler`) see every event, with no
+            per-gate wiring. A gate keeps its own explicit observers (one of the same
+            type replaces the default) and ``trace_ids``; ``GateEngine(tracing=False)``
+            opts a gate out. ``shutdown`` removes the defaults.
+        observers: More process-wide gate observers (see ``gates``). An observer with a
+            ``flush(timeout)`` method is flushed by ``shutdown`` and at exit, after the
+            spans and within the same bound: that is how a short script's review
+            requests reach Phoenix before the process ends.
+        spool: Keep spans the collector did not take (Phoenix down or restarting, or
+            still queued at the shutdown deadline) in a bounded on-disk spool and
+            re-send them once an export succeeds again, in this process or the next
+            one tracing to the same project and endpoint. See ``TracingHandle.stats()``
+            (``spooled``) and ``TracingHandle.spool_stats()``. For the OTLP exporter
+            only, unless ``spool_dir`` is given (then an injected exporter's failures
+            are spooled too, without re-sending).
+        spool_dir: The spool's parent directory; defaults to ``HITL_SPAN_SPOOL_DIR``,
+            else ``~/.cache/hitl_langgraph/spans``. Files go to a sub-directory per
+            project and endpoint.
+        spool_max_bytes: Bound on the spool's size; beyond it the oldest spans are
+            deleted (and counted in ``spool_stats().dropped``). Default 64 MiB.
 
     Returns:
         A :class:`TracingHandle`.
@@ -264,6 +350,11 @@ def setup_tracing(
     """
     global _active
     _validate(project, max_queue_size, export_timeout, tracer_provider, span_exporter)
+    for obs in observers:
+        if not callable(obs):
+            raise ConfigurationError(
+                f"observers must be gate observers (callables taking a GateEvent), got {obs!r}"
+            )
     resolved = _resolve_endpoint(endpoint)
     config = trace_config if trace_config is not None else TraceConfig()
     key = _Key(
@@ -278,6 +369,11 @@ def setup_tracing(
         span_exporter=span_exporter,
         trace_config=config,
         set_global=set_global,
+        gates=gates,
+        observers=tuple(observers),
+        spool=spool,
+        spool_dir=None if spool_dir is None else os.fspath(spool_dir),
+        spool_max_bytes=spool_max_bytes,
     )
     with _registry_lock:
         if _active is not None:
@@ -289,6 +385,8 @@ def setup_tracing(
         handle = _build(key, headers)
         if handle.enabled:
             _active = (key, handle)
+            if gates:
+                handle._register_gates()
         return handle
 
 
@@ -340,6 +438,7 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
             provider = TracerProvider(
                 resource=Resource.create({PROJECT_NAME: key.project}), shutdown_on_exit=False
             )
+        span_spool = _make_spool(key, exporter_endpoint, headers)
         if exporter is not None:
             processor = BoundedSpanProcessor(
                 exporter,
@@ -348,8 +447,15 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
                 shutdown_timeout=key.export_timeout,
                 description=exporter_endpoint or type(exporter).__name__,
                 close_exporter=key.span_exporter is None,  # an injected exporter is yours
+                spool=span_spool,
             )
             provider.add_span_processor(processor)
+        tracker = None
+        if exporter is not None or key.tracer_provider is None:
+            from .spans import RootSpanTracker
+
+            tracker = RootSpanTracker()
+            provider.add_span_processor(tracker)
         instrumented = False
         if key.instrument_langchain:
             instrumented = _instrument_langchain(provider, key.trace_config)
@@ -359,7 +465,7 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
             from ..notebook.display import configure
 
             configure(phoenix_url=exporter_endpoint.removesuffix(_TRACES_PATH), project=key.project)
-        return TracingHandle(
+        handle = TracingHandle(
             provider=provider,
             processor=processor,
             project=key.project,
@@ -368,6 +474,16 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
             shutdown_timeout=key.export_timeout,
             instrumented=instrumented,
         )
+        if key.gates:
+            from .spans import GateSpanRecorder
+
+            handle._gate_observers = (
+                GateSpanRecorder(handle),
+                *cast("tuple[gate_events.GateObserver, ...]", key.observers),
+            )
+        handle._tracker = tracker
+        handle._spool = span_spool
+        return handle
     except Exception as exc:
         logger.warning(
             "hitl_langgraph tracing disabled: setup failed (%s: %s); the graph runs untraced",
@@ -388,6 +504,33 @@ def _build(key: _Key, headers: Mapping[str, str] | None) -> TracingHandle:
         )
 
 
+def _make_spool(
+    key: _Key, endpoint: str | None, headers: Mapping[str, str] | None
+) -> SpanSpool | None:
+    if not key.spool or (endpoint is None and key.spool_dir is None):
+        return None
+    import hashlib
+    import re
+
+    root = key.spool_dir or os.environ.get(SPOOL_DIR_ENV)
+    base = os.path.expanduser(root or os.path.join("~", ".cache", "hitl_langgraph", "spans"))
+    where = endpoint or "exporter"
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", key.project)[:60]
+    name += "-" + hashlib.sha256(where.encode()).hexdigest()[:8]
+    poster = None
+    if endpoint is not None:
+        poster = http_poster(endpoint, _auth_headers(headers), key.export_timeout)
+    return SpanSpool(os.path.join(base, name), max_bytes=key.spool_max_bytes, poster=poster)
+
+
+def _auth_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    sent = dict(headers or {})
+    api_key = os.environ.get("PHOENIX_API_KEY")
+    if not sent and api_key:
+        sent["authorization"] = f"Bearer {api_key}"
+    return sent
+
+
 def _otlp_exporter(
     endpoint: str, timeout: float, headers: Mapping[str, str] | None
 ) -> SpanExporter:
@@ -395,10 +538,7 @@ def _otlp_exporter(
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     except ImportError as exc:
         raise missing_dependency("opentelemetry-exporter-otlp-proto-http", "tracing", exc) from exc
-    sent = dict(headers or {})
-    api_key = os.environ.get("PHOENIX_API_KEY")
-    if not sent and api_key:
-        sent["authorization"] = f"Bearer {api_key}"
+    sent = _auth_headers(headers)
     return cast(SpanExporter, OTLPSpanExporter(endpoint=endpoint, timeout=timeout, headers=sent))
 
 

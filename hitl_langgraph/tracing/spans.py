@@ -2,8 +2,14 @@
 
 :class:`GateSpanRecorder` is a :data:`~hitl_langgraph.gates.events.GateObserver`: give it to the
 gate engine and every :class:`~hitl_langgraph.gates.events.GateEvent` becomes one span named
-``hitl.gate <tool> <kind>``. Inside a traced LangGraph run the span nests under the
-node's span; a ``decided`` span links back to the span where the run paused.
+``gate <tool> → <route> (<kind>)``. Inside a traced LangGraph run the span nests under
+the node's span; a ``decided`` span links back to the span where the run paused.
+
+So that a reviewer scanning Phoenix's span list (root spans by default) sees which runs
+were gated, the recorder also renames the run's still-open root span to
+``<name> · gate <tool> → <route>`` and sets ``hitl.route``, ``hitl.review_state`` and
+``hitl.action.tool`` on it (needs :class:`RootSpanTracker` on the provider, which
+``setup_tracing`` adds).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ try:
     from opentelemetry import context as context_api
     from opentelemetry import trace as trace_api
     from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+    from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
     from opentelemetry.trace import Link, SpanContext, Status, StatusCode, TraceFlags
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise missing_dependency("opentelemetry-api", "tracing", exc) from exc
@@ -49,7 +56,15 @@ def _is_handle(obj: object) -> TypeGuard[TracingHandle]:
     return hasattr(obj, "trace_config") and hasattr(obj, "tracer_provider")
 
 
-__all__ = ["GateSpanRecorder", "current_span", "current_trace_ids", "tracing_suppressed"]
+__all__ = [
+    "GateSpanRecorder",
+    "RootSpanTracker",
+    "current_span",
+    "current_trace_ids",
+    "review_state_of",
+    "span_name",
+    "tracing_suppressed",
+]
 
 logger = logging.getLogger("hitl_langgraph.tracing")
 
@@ -122,6 +137,105 @@ def current_trace_ids() -> tuple[str, str] | None:
         return None
 
 
+_ROUTE_RANK = {"auto": 0, "review": 1, "approve": 2, "deny": 3}
+
+
+class RootSpanTracker(SpanProcessor):
+    """Keeps the open root span of each trace, so a gate can label its run's root.
+
+    OpenInference's LangChain root span (``LangGraph``) is still open while a gate in
+    the run fires; the recorder renames it and sets ``hitl.*`` attributes on it. Bounded:
+    at most ``max_open`` roots are remembered (the oldest are forgotten).
+    """
+
+    def __init__(self, max_open: int = 10_000) -> None:
+        self._roots: dict[int, Span] = {}
+        self._max_open = max_open
+        _trackers.append(self)
+
+    def on_start(self, span: Span, parent_context: Any = None) -> None:
+        if span.parent is None or span.parent.is_remote:
+            ctx = span.get_span_context()
+            if len(self._roots) >= self._max_open:
+                self._roots.pop(next(iter(self._roots)), None)
+            self._roots[ctx.trace_id] = span
+
+    def on_end(self, span: ReadableSpan) -> None:
+        ctx = span.get_span_context()
+        if ctx is not None and self._roots.get(ctx.trace_id) is span:
+            self._roots.pop(ctx.trace_id, None)
+
+    def root(self, trace_id: int) -> Span | None:
+        return self._roots.get(trace_id)
+
+    def shutdown(self) -> None:
+        self._roots.clear()
+        if self in _trackers:
+            _trackers.remove(self)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+_trackers: list[RootSpanTracker] = []
+
+
+def _open_root(trace_id: int) -> Span | None:
+    for t in list(_trackers):
+        root = t.root(trace_id)
+        if root is not None:
+            return root
+    return None
+
+
+def span_name(event: GateEvent) -> str:
+    """``gate <tool> → <route> (<kind>)``: what the span list shows for a gate span."""
+    return f"gate {event.tool} → {event.route} ({event.kind})"
+
+
+def review_state_of(event: GateEvent) -> str:
+    """What a reviewer needs to know: ``awaiting_approval``, ``decided``, ``denied``,
+    ``sampled`` (picked for asynchronous review), or ``none``."""
+    if event.kind == "requested":
+        return "awaiting_approval"
+    if event.kind == "decided":
+        return "decided"
+    if event.kind == "denied" or event.route == "deny":
+        return "denied"
+    if event.sampled_for_review:
+        return "sampled"
+    if event.route == "review":
+        return "review_route"
+    return "none"
+
+
+def _label_root(event: GateEvent, span: trace_api.Span | None) -> None:
+    """Rename the run's open root span and set the ``hitl.*`` list attributes on it."""
+    if span is None:
+        return
+    root = _open_root(span.get_span_context().trace_id)
+    if root is None or not root.is_recording():
+        return
+    attrs = root.attributes or {}
+    prev = attrs.get(A.HITL_ROUTE)
+    if isinstance(prev, str) and _ROUTE_RANK.get(prev, -1) > _ROUTE_RANK.get(event.route, -1):
+        return  # keep the riskiest gate of the run on the root
+    base = attrs.get(_ROOT_BASE_NAME) or root.name
+    root.set_attribute(_ROOT_BASE_NAME, str(base))
+    root.update_name(f"{base} · gate {event.tool} → {event.route}")
+    root.set_attributes(
+        {
+            A.HITL_ROUTE: event.route,
+            A.HITL_ACTION_TOOL: event.tool,
+            A.HITL_REVIEW_STATE: review_state_of(event),
+            A.HITL_REQUEST_ID: event.request_id,
+        }
+    )
+
+
+_ROOT_BASE_NAME = "hitl.root.name"
+
+
 class GateSpanRecorder:
     """Gate observer that writes one OpenInference GUARDRAIL span per gate event.
 
@@ -176,7 +290,7 @@ class GateSpanRecorder:
         context = trace_api.set_span_in_context(parent) if parent is not None else None
         start = _to_ns(event.at)
         span = self._tracer.start_span(
-            f"hitl.gate {event.tool} {event.kind}",
+            span_name(event),
             context=context,
             attributes=span_attributes(event, record_args=self._record_args),
             links=_links(event),
@@ -185,6 +299,10 @@ class GateSpanRecorder:
         if event.error:
             span.set_status(Status(StatusCode.ERROR, event.error))
         span.end(end_time=max(start, time.time_ns()))
+        try:
+            _label_root(event, parent if parent is not None else span)
+        except Exception:
+            logger.exception("hitl_langgraph: labelling the root span failed")
 
 
 def span_attributes(event: GateEvent, *, record_args: bool = True) -> dict[str, Any]:
@@ -199,6 +317,7 @@ def span_attributes(event: GateEvent, *, record_args: bool = True) -> dict[str, 
         A.HITL_RISK_SCORE: float(event.score),
         A.HITL_RISK_REASONS: [str(r) for r in event.reasons],
         A.HITL_ROUTE: event.route,
+        A.HITL_REVIEW_STATE: review_state_of(event),
         A.HITL_POLICY_VERSION: event.policy_version,
         A.SESSION_ID: event.thread_id,
         A.USER_ID: event.user_id,
