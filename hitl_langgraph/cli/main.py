@@ -14,6 +14,7 @@
     hitl audit export --format csv -o evidence.csv
     hitl review pending               # sampled after-the-fact reviews (hitl_langgraph.review)
     hitl simulate --sweep --sla p95=5m  # sync vs async vs hybrid, staffing (hitl_langgraph.sim)
+    hitl demo --reviewer auto         # both oversight models end to end (hitl_langgraph.demo)
 
 The store comes from ``--store URL`` or ``HITL_STORE_URL``. Resuming a thread needs the
 compiled graph: ``--graph module:attribute`` (or ``HITL_GRAPH``) imports it (a callable
@@ -209,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ..sim.cli import register as register_simulate
 
     register_simulate(sub)
+    from ..demo.cli import register as register_demo
+
+    register_demo(sub)
     return parser
 
 
@@ -544,6 +548,10 @@ def main(
         from ..sim.cli import run as simulate
 
         return simulate(args, out=out, err=err_out)
+    if args.command == "demo":
+        from ..demo.cli import run as demo
+
+        return demo(args, out=out, err=err_out)
     ctx = _Ctx(args, out)
     try:
         return _COMMANDS[args.command](ctx)
