@@ -1,6 +1,6 @@
 """``hitl demo``: both oversight models end to end, on a fresh machine, in one command.
 
-Layer: the same as ``cli`` (the top). May import every room below it: ``gates``,
+Layer: the same as ``cli`` (the top); may import every room below it: ``gates``,
 ``inbox``, ``store``, ``tracing``, ``review``, ``feedback`` and the foundation. Nothing in
 the package imports it except ``cli``.
 
