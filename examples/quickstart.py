@@ -1,5 +1,7 @@
 import sqlite3
+import tempfile
 import uuid
+from pathlib import Path
 
 from langchain_core.messages import AIMessage
 from langchain_core.tools import tool
@@ -34,7 +36,8 @@ policy = RiskPolicy(
         Rule(tool="lookup_*", score=0.0),
     ]
 )  # default thresholds: score > 0.85 -> blocking approval
-store = open_store("sqlite:///hitl.db")  # also "memory://" and "postgresql://..."
+data = Path(tempfile.mkdtemp(prefix="hitl-quickstart-"))  # or any folder you name
+store = open_store(f"sqlite:///{data / 'hitl.db'}")  # also "memory://", "postgresql://..."
 
 def scripted_model(messages):        # offline stand-in; use init_chat_model("provider:model")
     if messages[-1].type == "human":  # a user asks: propose the transfer they asked for
@@ -52,7 +55,7 @@ graph.add_edge(START, "agent")
 graph.add_conditional_edges("agent", tools_condition)
 graph.add_edge("tools", "agent")
 app = graph.compile(
-    checkpointer=SqliteSaver(sqlite3.connect("checkpoints.db", check_same_thread=False))
+    checkpointer=SqliteSaver(sqlite3.connect(data / "checkpoints.db", check_same_thread=False))
 )
 
 config = {"configurable": {"thread_id": str(uuid.uuid4())}}

@@ -31,7 +31,7 @@ LAYERS: list[set[str]] = [
     {"review"},
     {"feedback"},
     {"server", "sim"},
-    {"cli", "testing", ""},  # "" is the package root (hitl_langgraph/__init__.py)
+    {"cli", "demo", "testing", ""},  # "" is the package root (hitl_langgraph/__init__.py)
 ]
 RANK = {room: i for i, rooms in enumerate(LAYERS) for room in rooms}
 

@@ -14,6 +14,7 @@
     hitl audit export --format csv -o evidence.csv
     hitl review pending               # sampled after-the-fact reviews (hitl_langgraph.review)
     hitl simulate --sweep --sla p95=5m  # sync vs async vs hybrid, staffing (hitl_langgraph.sim)
+    hitl demo --reviewer auto         # both oversight models end to end (hitl_langgraph.demo)
 
 The store comes from ``--store URL`` or ``HITL_STORE_URL``. Resuming a thread needs the
 compiled graph: ``--graph module:attribute`` (or ``HITL_GRAPH``) imports it (a callable
@@ -38,11 +39,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 from ..clock import utc_now
-from ..errors import ConfigurationError, DecisionError, HitlError
+from ..errors import ConfigurationError, DecisionError, HitlError, InvalidDecision
 from ..inbox import EscalationStep, Inbox, Reviewer
+from ..policy.risk import Route
 from ..store.base import ApprovalStore
 from ..store.records import ApprovalRecord, AuditEvent
 from ..store.url import open_store
@@ -61,6 +63,7 @@ __all__ = [
 ]
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3
+ROUTES = list(get_args(Route))
 
 
 class _Usage(Exception):
@@ -155,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cmd("pending", "list pending requests, oldest first")
     p.add_argument("--tool", metavar="GLOB", help="tool name or glob, e.g. 'transfer_*'")
-    p.add_argument("--route", help="route (approve)")
+    p.add_argument("--route", choices=ROUTES, help="route (approve)")
     p.add_argument("--min-risk", type=float, metavar="SCORE", help="risk score at least")
     p.add_argument("--thread", metavar="THREAD_ID")
     p.add_argument("--role", metavar="ROLE", help="requests this role may decide")
@@ -176,7 +179,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = cmd("edit", "run a corrected call instead")
     _reviewer_args(p)
-    p.add_argument("--args", dest="edit_args", required=True, metavar="JSON")
+    p.add_argument(
+        "--args",
+        dest="edit_args",
+        required=True,
+        metavar="JSON",
+        help="the args that change, merged over the pending ones (with --graph: "
+        "checked against the tool's schema)",
+    )
     p.add_argument("--tool", dest="edit_tool", help="another tool (default: the same)")
     p.add_argument("--reason", help="why (recorded)")
 
@@ -248,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ..sim.cli import register as register_simulate
 
     register_simulate(sub)
+    from ..demo.cli import register as register_demo
+
+    register_demo(sub)
     return parser
 
 
@@ -460,6 +473,10 @@ def _decide(ctx: _Ctx) -> int:
             ) from exc
         if not isinstance(edit_args, dict):
             raise _Usage(f"--args must be a JSON object, got {type(edit_args).__name__}")
+        pending = inbox.get(a.request_id)
+        if a.edit_tool in (None, pending.tool):  # only the args that change: merge them
+            edit_args = {**pending.args, **edit_args}
+            _check_tool_args(inbox.graph, pending.tool, edit_args)
         res = inbox.edit(
             a.request_id,
             reviewer=who,
@@ -470,6 +487,31 @@ def _decide(ctx: _Ctx) -> int:
         )
     ctx.emit(res.to_dict(), render.decision_line(res))
     return EXIT_OK
+
+
+def _check_tool_args(graph: Any, tool: str, args: dict[str, Any]) -> None:
+    """Validate edited args against the tool's schema, when the graph holds the tool."""
+    if graph is None:
+        return  # recorded only; the worker's graph validates when it applies the edit
+    builder = getattr(graph, "builder", None)
+    for spec in getattr(builder, "nodes", {}).values():
+        found = getattr(getattr(spec, "runnable", None), "tools_by_name", {}).get(tool)
+        schema = getattr(found, "args_schema", None)
+        if schema is None or not hasattr(schema, "model_validate"):
+            continue
+        from pydantic import ValidationError
+
+        try:
+            schema.model_validate(args)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors()
+            )
+            raise InvalidDecision(
+                f"the edited args {json.dumps(args, default=str)} do not fit {tool}'s "
+                f"schema ({problems}); nothing was recorded"
+            ) from None
+        return
 
 
 def _duration(text: str) -> timedelta:
@@ -595,14 +637,24 @@ _COMMANDS: dict[str, Callable[[_Ctx], int]] = {
 
 def _fail(ctx: _Ctx, code: int, err: BaseException, err_out: TextIO) -> int:
     label = {EXIT_REFUSED: "refused", EXIT_USAGE: "usage error"}.get(code, "error")
-    err_out.write(f"hitl: {label}: {err}\n")
+    message = render.one_sentence(str(err))
+    err_out.write(f"hitl: {label}: {message}\n")
     if ctx.json:
-        payload = {"error": type(err).__name__, "message": str(err), "exit_code": code}
+        payload = {"error": type(err).__name__, "message": message, "exit_code": code}
         for key in ("request_id", "decided_by", "status"):
             if getattr(err, key, None) is not None:
                 payload[key] = getattr(err, key)
         ctx.out.write(render.dumps(payload) + "\n")
     return code
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (a StringIO in tests)
+        pass
 
 
 def main(
@@ -624,6 +676,10 @@ def main(
         from ..sim.cli import run as simulate
 
         return simulate(args, out=out, err=err_out)
+    if args.command == "demo":
+        from ..demo.cli import run as demo
+
+        return demo(args, out=out, err=err_out)
     ctx = _Ctx(args, out)
     try:
         return _COMMANDS[args.command](ctx)
@@ -635,6 +691,9 @@ def main(
         return _fail(ctx, EXIT_ERROR, exc, err_out)
     except KeyboardInterrupt:
         return _fail(ctx, EXIT_ERROR, RuntimeError("interrupted"), err_out)
+    except BrokenPipeError:  # `hitl ... | head`: the reader left; end quietly
+        _silence_stdout()
+        return EXIT_OK
     except Exception as exc:  # an unexpected failure: say what, keep the traceback opt-in
         if os.environ.get("HITL_DEBUG"):
             raise

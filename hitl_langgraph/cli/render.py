@@ -1,26 +1,48 @@
-"""Text output of the ``hitl`` CLI: aligned tables, request details, one-line results."""
+"""Text output of the ``hitl`` CLI: rich tables, request details, one-line results."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from ..inbox.results import DecisionResult
 from ..store.base import AuditReport
 from ..store.records import ApprovalRecord, AuditEvent
 
 __all__ = [
+    "UNIDENTIFIED",
     "age",
     "audit_report",
     "decision_line",
     "dumps",
+    "one_sentence",
     "pending_table",
     "request_details",
     "table",
 ]
+
+
+UNIDENTIFIED = "(unidentified resume)"
+"""Who decided, when a plain ``Command(resume=...)`` decided without naming a reviewer."""
+
+
+def one_sentence(message: str) -> str:
+    """An error message on one line, without pydantic's documentation URLs."""
+    lines = [
+        line.strip()
+        for line in message.splitlines()
+        if line.strip() and "errors.pydantic.dev" not in line
+    ]
+    return re.sub(r"\s+", " ", " ".join(lines)).strip()
 
 
 def dumps(value: Any) -> str:
@@ -50,27 +72,35 @@ def age(delta: timedelta) -> str:
     return f"{sign}{secs // 86400}d{secs % 86400 // 3600:02d}h"
 
 
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: max(1, width - 1)] + "…"
-
-
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]], *, flex: int = -1) -> str:
-    """Left-aligned columns separated by two spaces. Column ``flex`` (default: the last
-    one) is clipped so that the table fits the terminal width."""
+    """A borderless rich table: one line per row, columns separated by two spaces. Column
+    ``flex`` (default: the last one) is clipped with an ellipsis so that the table fits
+    the terminal width (120 columns when there is no terminal)."""
     cols = len(headers)
-    cells = [[str(c) for c in r] for r in rows]
-    widths = [max([len(headers[i])] + [len(r[i]) for r in cells]) for i in range(cols)]
     flex = flex % cols
-    total = shutil.get_terminal_size((120, 24)).columns
+    cells = [[str(c) for c in r] for r in rows]
+    cells = [[" ".join(c.split()) if i == flex else c for i, c in enumerate(r)] for r in cells]
+    widths = [max([len(headers[i])] + [len(r[i]) for r in cells]) for i in range(cols)]
+    width = shutil.get_terminal_size((120, 24)).columns
     fixed = sum(w for i, w in enumerate(widths) if i != flex) + 2 * (cols - 1)
-    widths[flex] = max(len(headers[flex]), min(widths[flex], total - fixed))
-    cells = [[_clip(c, widths[i]) if i == flex else c for i, c in enumerate(r)] for r in cells]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v.ljust(widths[i]) for i, v in enumerate(values)).rstrip()
-
-    return "\n".join([line(headers), *(line(r) for r in cells)])
+    widths[flex] = max(len(headers[flex]), min(widths[flex], width - fixed))
+    t = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 2, 0, 0), expand=False)
+    for i, h in enumerate(headers):
+        t.add_column(
+            Text(h), no_wrap=True, overflow="ellipsis", min_width=widths[i], max_width=widths[i]
+        )
+    for r in cells:
+        t.add_row(*(Text(c) for c in r))
+    buf = io.StringIO()
+    Console(
+        file=buf,
+        width=max(width, sum(widths) + 2 * cols),
+        color_system=None,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+    ).print(t)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
 
 
 def _args(rec: ApprovalRecord) -> str:
@@ -108,7 +138,11 @@ def request_details(rec: ApprovalRecord, history: Sequence[AuditEvent], now: dat
     lines = [
         f"request     {rec.request_id}",
         f"status      {rec.status}"
-        + (f" (by {rec.decided_by} at {rec.decided_at.isoformat()})" if rec.decided_at else ""),
+        + (
+            f" (by {rec.decided_by or UNIDENTIFIED} at {rec.decided_at.isoformat()})"
+            if rec.decided_at
+            else ""
+        ),
         f"tool        {rec.tool}",
         f"args        {json.dumps(rec.args, sort_keys=True, default=str)}",
         f"digest      {rec.digest}",
