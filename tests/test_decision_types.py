@@ -7,8 +7,6 @@ pending and run nothing; an allowed decision still goes through afterwards.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from inbox_graphs import MemLedger, build_app, interrupted, transfer
 from langgraph.checkpoint.memory import InMemorySaver

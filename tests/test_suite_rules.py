@@ -16,7 +16,7 @@ TESTS = Path(__file__).parent
 
 CONFTEST = 'pytest_plugins = ["fixtures_require"]\n'
 
-CASES = '''
+CASES = """
 import pytest
 from fixtures_require import require
 
@@ -27,7 +27,7 @@ def test_needs_postgres():
 
 def test_plain():
     assert True
-'''
+"""
 
 
 def run_pytest(
@@ -113,8 +113,6 @@ def test_the_real_postgres_fixture_fails_under_require_when_unreachable() -> Non
     dead = "postgresql://postgres@127.0.0.1:1/test"
     local = run_pytest(TESTS.parent, node, "--no-cov", HITL_TEST_POSTGRES_URL=dead)
     assert local.returncode == 0 and "1 skipped" in local.stdout, local.stdout
-    ci = run_pytest(
-        TESTS.parent, node, "--no-cov", require="postgres", HITL_TEST_POSTGRES_URL=dead
-    )
+    ci = run_pytest(TESTS.parent, node, "--no-cov", require="postgres", HITL_TEST_POSTGRES_URL=dead)
     assert ci.returncode == 1 and "1 error" in ci.stdout, ci.stdout
     assert "no PostgreSQL reachable at " + dead in ci.stdout
