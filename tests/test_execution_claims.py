@@ -109,8 +109,11 @@ def test_async_a_claim_held_elsewhere_times_out_then_the_result_is_replayed(
         a = asyncio.create_task(first.ainvoke(approve(intr), cfg))
         while (rec := store.get_execution(rid)) is None or rec.state != "running":
             await asyncio.sleep(0.01)  # poll until w1 holds the claim
+        t0 = time.monotonic()
         with pytest.raises(ExecutionInProgress):
             await second.ainvoke(approve(intr), cfg)
+        # waited execution_wait (0.2 s), not less; < 10 s tells it from the 30 s default
+        assert SHORT_WAIT <= time.monotonic() - t0 < 10.0
         gate.set()
         out_a = await a
         out_b: dict[str, Any] = await second.ainvoke(approve(intr), cfg)
