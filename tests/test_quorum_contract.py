@@ -50,6 +50,26 @@ def test_a_reviewer_whose_vote_claim_is_held_cannot_vote_again() -> None:
     assert store.get_execution(slot_key(rid, 2)) is None
 
 
+def test_a_vote_records_reviewer_roles_time_and_reason() -> None:
+    store, inbox, rid = quorum_request(2)
+    inbox.approve(rid, reviewer=Reviewer("bob", {"finance", "audit"}), reason="checked")
+    rec = store.get_request(rid)
+    assert rec is not None
+    (vote,) = approvals_of(store, rec)
+    assert vote == {
+        "reviewer": "bob",
+        "roles": ["audit", "finance"],
+        "at": vote["at"],
+        "reason": "checked",
+    }
+    assert datetime.fromisoformat(vote["at"]).tzinfo is not None
+    assert rec.approvals == [vote]  # the row's display copy
+    assert Reviewer("bob", {"finance", "audit"}).to_dict() == {
+        "id": "bob",
+        "roles": ["audit", "finance"],
+    }
+
+
 def test_approvals_of_a_single_approval_request_is_its_row() -> None:
     store, inbox, rid = quorum_request(1)
     inbox.approve(rid, reviewer=ALICE)
