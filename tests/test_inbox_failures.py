@@ -197,3 +197,24 @@ def test_reconcile_reports_an_applied_decision_whose_thread_still_asks(
     assert report.applied == [] and body.calls == 0  # not run twice on a guess
     assert "decision was applied (done at" in report.errors[rid]
     assert "yet the thread still asks for it; inspect the thread" in report.errors[rid]
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_decision_the_graph_refuses_while_resuming_is_reverted_and_raised(
+    is_async: bool,
+) -> None:
+    from hitl_langgraph import MemoryStore
+    from hitl_langgraph.errors import DecisionError
+
+    store = MemoryStore()
+    body = Flaky(fail=0)
+    app = build(store, body, is_async=is_async)
+    _, _, rid = start(app)
+    inbox = Inbox(store, app)
+    with pytest.raises(DecisionError):
+        if is_async:
+            asyncio.run(inbox.aedit(rid, reviewer=ALICE, args={"amount": "five"}))
+        else:
+            inbox.edit(rid, reviewer=ALICE, args={"amount": "five"})
+    rec = store.get_request(rid)
+    assert rec is not None and rec.status == "pending" and body.calls == 0
