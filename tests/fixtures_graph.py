@@ -23,7 +23,7 @@ from hitl_langgraph.store.base import ApprovalStore
 from hitl_langgraph.testing import ScriptedChatModel
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def checkpointer(
     request: pytest.FixtureRequest, tmp_path: Any
 ) -> Iterator[BaseCheckpointSaver[Any]]:

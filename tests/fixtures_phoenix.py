@@ -19,7 +19,8 @@ down (and LangChain uninstrumented) after the test.
 The first start takes 15-30 s on a busy 2-core box (imports, migrations), a restart
 10-25 s. Phoenix inserts spans 100 per transaction: on such a box that is ~100 spans/s,
 so allow ``wait_for_spans`` about 1 s per 100 spans beyond the first few hundred.
-Tests are skipped when the Phoenix server package is not installed.
+Tests are skipped when the Phoenix server package is not installed (failed when
+``HITL_REQUIRE`` names ``phoenix``, as in CI; see fixtures_require.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+from fixtures_require import require
 
 from hitl_langgraph.tracing._server import PhoenixServer, phoenix_command
 
@@ -49,9 +51,10 @@ def _span_spool_in_tmp(
 def phoenix_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoenixServer]:
     """A running Phoenix server for the session, in a temporary working directory."""
     if phoenix_command() is None:
-        pytest.skip(
+        require(
+            "phoenix",
             "the Phoenix server (arize-phoenix) is not installed; "
-            "pip install 'hitl-langgraph[phoenix-server]'"
+            "pip install 'hitl-langgraph[phoenix-server]'",
         )
     server = PhoenixServer(workdir=tmp_path_factory.mktemp("phoenix"), startup_timeout=90.0)
     server.start()  # raises PhoenixStartError with the log tail if it cannot start

@@ -1,7 +1,8 @@
 """Store fixtures: one set-up store (or URL) per backend, isolated per test.
 
 PostgreSQL tests run against ``HITL_TEST_POSTGRES_URL`` (default
-``postgresql://postgres@127.0.0.1:5432/test``) and are skipped when it is unreachable.
+``postgresql://postgres@127.0.0.1:5432/test``) and are skipped when it is unreachable
+(failed when ``HITL_REQUIRE`` names ``postgres``, as in CI; see fixtures_require.py).
 Each test gets a fresh schema, selected through ``options=-csearch_path=<schema>``.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from fixtures_require import require
 
 from hitl_langgraph.store import ApprovalStore, MemoryStore
 
@@ -31,21 +33,31 @@ def with_search_path(url: str, schema: str) -> str:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
-    """The server URL; skips the test when no PostgreSQL answers there."""
+    """The server URL; skips the test (fails under ``HITL_REQUIRE=postgres``) when no
+    PostgreSQL answers there."""
     url = os.environ.get("HITL_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    problem = None
     try:
         import psycopg
 
         psycopg.connect(url, connect_timeout=3).close()
     except Exception as exc:  # ImportError or any connection failure
-        pytest.skip(f"no PostgreSQL reachable at {url} (set HITL_TEST_POSTGRES_URL): {exc}")
+        problem = f"no PostgreSQL reachable at {url} (set HITL_TEST_POSTGRES_URL): {exc}"
+    if problem is not None:
+        require("postgres", problem)
     return url
 
 
 @pytest.fixture
-def postgres_schema_url(postgres_url: str) -> Iterator[str]:
+def postgres_schema_url(request: pytest.FixtureRequest, postgres_url: str) -> Iterator[str]:
     """A URL whose connections use a fresh, empty schema, dropped after the test."""
     import psycopg
+
+    if request.node.get_closest_marker("postgres") is None:
+        pytest.fail(
+            f"{request.node.nodeid} uses PostgreSQL without the `postgres` marker; add it",
+            pytrace=False,
+        )
 
     schema = f"hitl_test_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(postgres_url, autocommit=True) as conn:

@@ -36,7 +36,7 @@ async def async_postgres(url: str) -> AsyncIterator[Any]:
         yield saver
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def async_saver(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Any]:
     if request.param == "sqlite":
         return lambda: async_sqlite(tmp_path)

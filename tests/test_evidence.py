@@ -29,7 +29,7 @@ from hitl_langgraph.store.records import AuditEvent, audit_hash
 KEY = "k" * 32
 ALICE = Reviewer("alice", {"finance"})
 BOB = Reviewer("bob", {"finance"})
-SQL_BACKENDS = ["sqlite", "postgres"]
+SQL_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module")
