@@ -52,6 +52,12 @@ def test_demo_auto_starts_phoenix_and_prints_the_summary(tmp_path: Path) -> None
     assert "look up the account and confirm the order" in s["next_prompt"]
     assert s["guidance_active"] and s["audit_ok"] and s["audit_events"] > 0
     assert s["review_url"].startswith(s["phoenix_url"] + "/projects/")
+    # the span list opens filtered to what awaits review (Phoenix's own URL parameter)
+    assert "spans?spanFilterCondition=" in s["review_url"]
+    from hitl_langgraph.demo.run import REVIEW_FILTER
+    from hitl_langgraph.review.queue import AWAITING_REVIEW_FILTER
+
+    assert s["review_filter"] == REVIEW_FILTER == AWAITING_REVIEW_FILTER
     assert s["next_command"].startswith("hitl --store sqlite:///hitl-demo/hitl.db pending")
     # Phoenix was stopped at the end (no --keep-phoenix)
     with pytest.raises(OSError):

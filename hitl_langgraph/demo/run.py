@@ -17,7 +17,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -33,7 +32,7 @@ __all__ = ["GUIDANCE", "REVIEWER", "DemoOptions", "DemoSummary", "run_demo"]
 
 REVIEWER = "sam"  # the Phoenix reviewer the demo plays
 GUIDANCE = "Before refunding more than 400 dollars, look up the account and confirm the order."
-REVIEW_FILTER = "annotations['review_request'].label == 'pending'"
+REVIEW_FILTER = "annotations['review_request'].label == 'pending'"  # as review.queue's
 Ask = Callable[[str, list[str], str], str]  # (question, choices or [], default) -> answer
 
 
@@ -94,7 +93,7 @@ def run_demo(
 ) -> DemoSummary:
     """Run the whole demo once; see the package docstring."""
     from ..review import PhoenixClient, ReviewQueue, ReviewSampler, ReviewSampling, constant_rate
-    from ..tracing import GateSpanRecorder, current_trace_ids, setup_tracing
+    from ..tracing import setup_tracing
 
     console = console or Console()
     if options.reviewer == "ask" and ask is None:
@@ -117,7 +116,6 @@ def run_demo(
             phoenix_pid=pid if options.keep_phoenix else None,
         )
         store = open_store(store_url)
-        tracing = setup_tracing(options.project, url)
         client = PhoenixClient(url)
         queue = ReviewQueue(client, project=options.project, store=store)
         sampler = ReviewSampler(
@@ -128,6 +126,9 @@ def run_demo(
             sync_interval=0.5,
             first_attempt_delay=0.2,
         )
+        # one call: every gate in the process records GUARDRAIL spans, links decisions to
+        # the paused trace and feeds the sampler (no per-node wiring)
+        tracing = setup_tracing(options.project, url, observers=[sampler])
         try:
             queue.setup()
             feedback = _feedback(store)
@@ -138,8 +139,6 @@ def run_demo(
                     data,
                     store,
                     run_id=run_id,
-                    observers=[GateSpanRecorder(tracing), sampler],
-                    trace_ids=current_trace_ids,
                     system_prompt=lambda ask_: feedback.apply(
                         BASE_PROMPT, node=NODE, input=ask_, tools=TOOL_NAMES
                     ),
@@ -169,7 +168,7 @@ def run_demo(
             report = store.verify_audit()
             summary.audit_ok, summary.audit_events = report.ok, report.events
             summary.audit_problems = list(report.problems)
-            summary.review_url = _review_url(client, options.project, url)
+            summary.review_url = queue.review_url() or url
             shown = _store_url_for_humans(data)
             summary.next_command = f"hitl --store {shown} pending" + (
                 f" && hitl --store {shown} approve {summary.left_pending} --as you --role finance"
@@ -472,17 +471,6 @@ def _reachable(client: Any) -> bool:
         return bool(client.healthy())
     except Exception:
         return False
-
-
-def _review_url(client: Any, project: str, base: str) -> str:
-    """The project's span list in the Phoenix UI, filtered to items waiting for review."""
-    try:
-        found = client.get_project(project)
-    except Exception:
-        found = None
-    if not found:
-        return base
-    return f"{base}/projects/{quote(str(found['id']))}/spans"
 
 
 def _store_url_for_humans(data: Path) -> str:
