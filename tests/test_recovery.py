@@ -174,22 +174,28 @@ def test_a_wait_is_short_and_says_what_it_waits_for(caplog: pytest.LogCaptureFix
     assert any("waiting up to" in r.message and "to finish it" in r.message for r in caplog.records)
 
 
-def test_a_tool_that_raises_is_finished_failed_and_not_run_again() -> None:
+def test_a_tool_that_raises_releases_the_claim_and_a_retry_runs_it() -> None:
+    """An ordinary tool error releases the claim (audited), as a retry without the gate
+    would run it again: a node RetryPolicy or a re-invoke succeeds the second time."""
     store = MemoryStore()
     res = resolution()
     engine = GateEngine(POLICY, store)
     calls: list[int] = []
 
-    def boom() -> Any:
+    def flaky() -> Any:
         calls.append(1)
-        raise RuntimeError("bank said no")
+        if len(calls) == 1:
+            raise RuntimeError("bank said no")
+        return "paid"
 
     with pytest.raises(RuntimeError):
-        engine.run_once(res, boom, config=CFG)
-    replay = engine.run_once(res, boom, config=CFG)
-    assert calls == [1]
-    assert isinstance(replay, ToolMessage) and replay.status == "error"
-    assert "bank said no" in str(replay.content) and replay.tool_call_id == "c1"
+        engine.run_once(res, flaky, config=CFG)
+    assert store.get_execution(res.request_id) is None
+    assert engine.run_once(res, flaky, config=CFG) == "paid"
+    assert engine.run_once(res, flaky, config=CFG) == "paid"  # a replay: recorded result
+    assert calls == [1, 1]
+    failed = [e for e in store.list_audit() if e.event == "execution_failed"]
+    assert len(failed) == 1 and failed[0].data["message"] == "bank said no"
 
 
 # -- the idempotency key ------------------------------------------------------------------

@@ -170,6 +170,7 @@ class BoundedSpanProcessor(SpanProcessor):
         self._failed = 0
         self._dropped = 0
         self._in_flight = 0
+        self._in_flight_batch: list[ReadableSpan] = []
         self._export_failures = 0
         self._spooled = 0
         self._spool_check = 0.0
@@ -272,11 +273,16 @@ class BoundedSpanProcessor(SpanProcessor):
         if self._worker.is_alive():
             self._worker.join(max(0.0, deadline - time.monotonic()))
         with self._lock:
-            if self._worker.is_alive():  # stuck in export(): count its batch as failed
+            stuck: list[ReadableSpan] = []
+            if self._worker.is_alive():  # stuck in export(): spool its batch too
                 self._abandoned = True
-                self._failed += self._in_flight
+                if self._spool is not None and self._in_flight:
+                    stuck = self._in_flight_batch
+                self._failed += self._in_flight - len(stuck)
                 self._in_flight = 0
-            left = list(self._queue)
+            # the stuck batch may still reach the collector later; Phoenix keeps one row
+            # per span id, so spooling it as well is at-least-once, not a duplicate
+            left = stuck + list(self._queue)
             self._queue.clear()
         if left:  # local disk, no network: well within the deadline
             if self._spool is not None and self._spool.write(left):
@@ -349,6 +355,7 @@ class BoundedSpanProcessor(SpanProcessor):
                 size = self._batch_size if remaining is None else min(self._batch_size, remaining)
                 batch = [self._queue.popleft() for _ in range(min(size, len(self._queue)))]
                 self._in_flight = len(batch)
+                self._in_flight_batch = list(batch)
             if not batch:
                 return True
             if remaining is not None:
