@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(f"[red]{name} failed:[/red]\n{traceback.format_exc()}")
             ctx.log(f"{name}: {time.monotonic() - t0:.0f} s")
         progress.update(task, description="done")
+        from .phoenix import stop
+
+        stop()
     elapsed = time.monotonic() - started
     summaries = [ctx.rows[k].summary() for k in ctx.order]
     meta = machine_meta(argv, repeats, elapsed)
