@@ -39,13 +39,20 @@ COMPARISONS: dict[str, str] = {
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = argparse.ArgumentParser(
-        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="short run: fewer rounds, sizes, repeats")
-    p.add_argument("--repeats", type=int, default=None, help="repeats per comparison (default 5; --quick 2)")
-    p.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(COMPARISONS)}")
+    p.add_argument(
+        "--repeats", type=int, default=None, help="repeats per comparison (default 5; --quick 2)"
+    )
+    p.add_argument(
+        "--only", default="", help=f"comma-separated subset of: {', '.join(COMPARISONS)}"
+    )
     p.add_argument("--out", default="bench-results", help="directory for report.json and report.md")
     p.add_argument("--list", action="store_true", help="list the comparisons and exit")
+    p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
     a = p.parse_args(argv)
     if a.list:
         for name, mod in COMPARISONS.items():
@@ -73,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             try:
                 mod.run(ctx)
-            except Exception:  # noqa: BLE001 - one broken comparison must not lose the rest
+            except Exception:
                 failed.append(name)
                 console.print(f"[red]{name} failed:[/red]\n{traceback.format_exc()}")
             ctx.log(f"{name}: {time.monotonic() - t0:.0f} s")
@@ -86,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     meta = machine_meta(argv, repeats, elapsed)
     meta["skipped"] = [{"comparison": c, "why": w} for c, w in ctx.skipped]
     meta["failed"] = failed
-    print_table(summaries, Console(width=None if sys.stdout.isatty() else 200))
     j, m = write_reports(Path(a.out), summaries, meta)
+    if a.json:
+        print(j.read_text())
+    else:
+        print_table(summaries, Console(width=None if sys.stdout.isatty() else 200))
     for c, w in ctx.skipped:
         console.print(f"[yellow]skipped[/yellow] {c}: {w}")
     console.print(f"{len(summaries)} rows in {elapsed:.0f} s; wrote {j} and {m}")

@@ -29,13 +29,16 @@ def run(ctx: Context) -> None:
     from . import bench_feedback as bf
 
     for _rep in ctx.repeats(NAME):
-        args = argparse.Namespace(ttl=0.0, interval=2.0, requests=0, max_learning=40, no_phoenix=True)
+        args = argparse.Namespace(
+            ttl=0.0, interval=2.0, requests=0, max_learning=40, no_phoenix=True
+        )
         with tempfile.TemporaryDirectory() as d:
             sc = bf.Scenario(args, Path(d))
             project = f"bench-feedback-{uuid.uuid4().hex[:6]}"
             feedback = bf.ReviewerFeedback(bf.StoreGuidance(sc.store, ttl=0.0), record_spans=False)
             loop = bf.FeedbackLoop(
-                sc.store, project=project,
+                sc.store,
+                project=project,
                 resolver=bf.StoreContextResolver(sc.store, node_of={"refund": "payments"}),
                 adaptive=sc.adaptive,
                 compensations={"refund": lambda req, sc=sc: sc.undone.append(req.request_id)},
@@ -50,8 +53,12 @@ def run(ctx: Context) -> None:
                 out = sc.run(app, done, seen)
                 if not (out.refunded and out.wrong):
                     continue
-                rid = sc.store.list_requests(bf.RequestFilter(status=None), limit=1000)[-1].request_id
-                bf.verdict_records(sc.store, rid, uuid.uuid4().hex[:16], ["alice", "bob"][wrong % 2], True, project)
+                rid = sc.store.list_requests(bf.RequestFilter(status=None), limit=1000)[
+                    -1
+                ].request_id
+                bf.verdict_records(
+                    sc.store, rid, uuid.uuid4().hex[:16], ["alice", "bob"][wrong % 2], True, project
+                )
                 wrong += 1
                 if wrong == 2:
                     break
@@ -61,16 +68,23 @@ def run(ctx: Context) -> None:
             text = feedback.render(node="payments", tools=["refund"]).text
             live = time.perf_counter() - t0
             if "manager's approval" not in text:
-                raise RuntimeError("one run_once() after two verdicts did not make the guidance live")
+                raise RuntimeError(
+                    "one run_once() after two verdicts did not make the guidance live"
+                )
             sc.store.close()
         ctx.record(
-            NAME, "verdict -> live guidance (loop's own work)", ours=live * 1000,
+            NAME,
+            "verdict -> live guidance (loop's own work)",
+            ours=live * 1000,
             ours_label="FeedbackLoop.run_once() + first guidance read (SQLite store)",
             how="two stored 'incorrect' verdicts with guidance; timed from the loop call to the "
             "first read carrying the rule; excludes the polling interval (a setting, 2 s in "
             "bench_feedback) and the agents' cache TTL (set to 0 here)",
         )
         ctx.record(
-            NAME, "idle loop run (nothing new)", ours=idle * 1000,
-            ours_label="FeedbackLoop.run_once()", how="same store, before any verdict",
+            NAME,
+            "idle loop run (nothing new)",
+            ours=idle * 1000,
+            ours_label="FeedbackLoop.run_once()",
+            how="same store, before any verdict",
         )

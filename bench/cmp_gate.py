@@ -74,14 +74,25 @@ def indexed_wrap(store: ApprovalStore) -> Callable[[Any, Callable[[Any], Any]], 
         now = datetime.now(timezone.utc)
         store.put_request(
             ApprovalRecord(
-                request_id=rid, thread_id=tid, node="tools", tool=call["name"], args=call["args"],
-                digest="", score=0.9, route="approve", reasons=[], status="pending",
-                created_at=now, updated_at=now,
+                request_id=rid,
+                thread_id=tid,
+                node="tools",
+                tool=call["name"],
+                args=call["args"],
+                digest="",
+                score=0.9,
+                route="approve",
+                reasons=[],
+                status="pending",
+                created_at=now,
+                updated_at=now,
             )
         )
         decision = interrupt({"action": call["name"], "args": call["args"], "request_id": rid})
         store.update_request(
-            rid, expected_status="pending", status="approved" if decision == "approve" else "rejected",
+            rid,
+            expected_status="pending",
+            status="approved" if decision == "approve" else "rejected",
             updated_at=datetime.now(timezone.utc),
         )
         if decision != "approve":
@@ -129,7 +140,12 @@ def policy() -> RiskPolicy:
 
 
 def _measure(
-    ctx: Context, backend: str, saver: Any, stores: dict[str, str], rounds: int, how: str,
+    ctx: Context,
+    backend: str,
+    saver: Any,
+    stores: dict[str, str],
+    rounds: int,
+    how: str,
     saver_label: str,
 ) -> None:
     opened: dict[str, ApprovalStore] = {k: open_store(u) for k, u in stores.items()}
@@ -151,14 +167,19 @@ def _measure(
             for label in opened:
                 ours = med_ms(t[f"ours[{label}]"])
                 ctx.record(
-                    NAME, f"{backend}: {label}", ours=ours, base=raw,
+                    NAME,
+                    f"{backend}: {label}",
+                    ours=ours,
+                    base=raw,
                     ours_label=f"GatedToolNode + {stores[label].split('?')[0].split(':')[0]} store ({label})",
                     base_label=f"ToolNode + interrupt() ({saver_label})",
                     how=how.format(label=label),
                 )
             last = list(opened)[-1]
             ctx.record(
-                NAME, f"{backend}: {last}, vs raw+index", ours=med_ms(t[f"ours[{last}]"]),
+                NAME,
+                f"{backend}: {last}, vs raw+index",
+                ours=med_ms(t[f"ours[{last}]"]),
                 base=med_ms(t["raw+index"]),
                 ours_label=f"GatedToolNode ({last})",
                 base_label="ToolNode + interrupt() + hand-rolled pending index (put + update)",
@@ -175,18 +196,27 @@ def run(ctx: Context) -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         _measure(
-            ctx, "memory", InMemorySaver(), {"as shipped": "memory://"}, rounds,
-            "InMemorySaver for both; memory:// store", "InMemorySaver",
+            ctx,
+            "memory",
+            InMemorySaver(),
+            {"as shipped": "memory://"},
+            rounds,
+            "InMemorySaver for both; memory:// store",
+            "InMemorySaver",
         )
         from langgraph.checkpoint.sqlite import SqliteSaver
 
         conn = sqlite3.connect(tmp / "cp.db", check_same_thread=False)
         jm = conn.execute("PRAGMA journal_mode").fetchone()[0]
-        sync = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[conn.execute("PRAGMA synchronous").fetchone()[0]]
+        sync = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}[
+            conn.execute("PRAGMA synchronous").fetchone()[0]
+        ]
         saver = SqliteSaver(conn)
         durab = f"SqliteSaver (journal_mode={jm}, synchronous={sync}: syncs every commit)"
         _measure(
-            ctx, "sqlite", saver,
+            ctx,
+            "sqlite",
+            saver,
             {
                 "as shipped": f"sqlite:///{tmp / 'a.db'}",
                 "matched durability": f"sqlite:///{tmp / 'b.db'}?synchronous=full",
@@ -207,11 +237,15 @@ def run(ctx: Context) -> None:
         with pg_schema() as url, PostgresSaver.from_conn_string(url) as pg_saver:
             pg_saver.setup()
             _measure(
-                ctx, "postgres", pg_saver, {"as shipped": url}, rounds,
+                ctx,
+                "postgres",
+                pg_saver,
+                {"as shipped": url},
+                rounds,
                 "same PostgresSaver; the Postgres STORE (fresh schema, same server, synchronous_commit on)",
                 "PostgresSaver",
             )
-    except Exception as exc:  # noqa: BLE001 - report and go on
+    except Exception as exc:
         if "connection" in str(exc).lower():
             ctx.skip(f"{NAME}/postgres", f"no PostgreSQL at {PG_URL}: {exc}")
         else:

@@ -58,14 +58,16 @@ def populate(tmp: Path, n: int) -> tuple[Any, Any, Any, list[str], sqlite3.Conne
     app.invoke({"messages": [("user", "pay")]}, {"configurable": {"thread_id": paused}})
     cfg = {"configurable": {"thread_id": finished}}
     out = app.invoke({"messages": [("user", "pay")]}, cfg)
-    app.invoke(Command(resume={out["__interrupt__"][0].id: {"decisions": [{"type": "approve"}]}}), cfg)
+    app.invoke(
+        Command(resume={out["__interrupt__"][0].id: {"decisions": [{"type": "approve"}]}}), cfg
+    )
     tids = [f"t{k:07d}" for k in range(n)]
     pairs = [(t, paused if k % 2 == 0 else finished) for k, t in enumerate(tids)]
     with conn:
         _clone(conn, "checkpoints", pairs)
         _clone(conn, "writes", pairs)
     recs = [record(k, "pending" if k % 2 == 0 else "approved") for k in range(n)]
-    recs = [r.evolve(thread_id=t) for r, t in zip(recs, tids)]
+    recs = [r.evolve(thread_id=t) for r, t in zip(recs, tids, strict=False)]
     bulk_insert(store, "sqlite", recs)
     # the templates are real threads too: both sides count them
     return app, store, saver, [paused, finished, *tids], conn
@@ -109,16 +111,24 @@ def run(ctx: Context) -> None:
                 else:
                     scan = scan_once
                 ctx.record(
-                    NAME, f"count() @ {label} threads ({size // 2:,} pending)", ours=ours_count,
-                    base=scan, ours_label="Inbox.count() (SQLite store)",
+                    NAME,
+                    f"count() @ {label} threads ({size // 2:,} pending)",
+                    ours=ours_count,
+                    base=scan,
+                    ours_label="Inbox.count() (SQLite store)",
                     base_label="get_state(thread).interrupts over every thread (SqliteSaver)",
                     how="same pending set; a full count on both sides",
-                    note="the 100k scan is timed once and reused across repeats" if size >= 100_000 and rep == 0 else "",
+                    note="the 100k scan is timed once and reused across repeats"
+                    if size >= 100_000 and rep == 0
+                    else "",
                 )
                 ours_page = timed_median(lambda: inbox.pending(limit=50), 15) * 1000
                 scan_page = timed_median(first_page_scan, 3) * 1000
                 ctx.record(
-                    NAME, f"first page (50) @ {label} threads", ours=ours_page, base=scan_page,
+                    NAME,
+                    f"first page (50) @ {label} threads",
+                    ours=ours_page,
+                    base=scan_page,
                     ours_label="Inbox.pending(limit=50), oldest first",
                     base_label="get_state scan stopped at 50 paused threads (unordered)",
                     how="first page against first page; the scan's page is unordered (cheaper)",

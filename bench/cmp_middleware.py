@@ -81,7 +81,10 @@ def run(ctx: Context) -> None:
     rounds = 15 if ctx.quick else 40
     mode_kw = ours_batched_supported()
     if mode_kw is None:
-        ctx.skip(f"{NAME}/batched", "HITLMiddleware takes no mode argument in this checkout (the dropin branch adds it)")
+        ctx.skip(
+            f"{NAME}/batched",
+            "HITLMiddleware takes no mode argument in this checkout (the dropin branch adds it)",
+        )
     with tempfile.TemporaryDirectory() as d:
         from langgraph.checkpoint.sqlite import SqliteSaver
 
@@ -94,22 +97,33 @@ def run(ctx: Context) -> None:
             store = open_store(url)
 
             def agent(mw: Any, saver: Any = saver) -> Any:
-                return create_agent(model(), tools=[transfer_funds], middleware=[mw], checkpointer=saver)
+                return create_agent(
+                    model(), tools=[transfer_funds], middleware=[mw], checkpointer=saver
+                )
 
             variants = {
                 "lc per_call": cycle(
-                    agent(HumanInTheLoopMiddleware({"transfer_funds": True}, interrupt_mode="per_call")),
+                    agent(
+                        HumanInTheLoopMiddleware(
+                            {"transfer_funds": True}, interrupt_mode="per_call"
+                        )
+                    ),
                     per_call_answer,
                 ),
-                "ours per_call": cycle(agent(HITLMiddleware(policy(), store=store)), per_call_answer),
+                "ours per_call": cycle(
+                    agent(HITLMiddleware(policy(), store=store)), per_call_answer
+                ),
                 "lc batched": cycle(
-                    agent(HumanInTheLoopMiddleware({"transfer_funds": True}, interrupt_mode="batched")),
+                    agent(
+                        HumanInTheLoopMiddleware({"transfer_funds": True}, interrupt_mode="batched")
+                    ),
                     batched_answer,
                 ),
             }
             if mode_kw is not None:
                 variants["ours batched"] = cycle(
-                    agent(HITLMiddleware(policy(), store=store, **{mode_kw: "batched"})), batched_answer
+                    agent(HITLMiddleware(policy(), store=store, **{mode_kw: "batched"})),
+                    batched_answer,
                 )
             how = (
                 f"same create_agent, model, tool and {type(saver).__name__}; ours also writes a "
@@ -121,7 +135,9 @@ def run(ctx: Context) -> None:
                     if f"ours {mode}" not in t:
                         continue
                     ctx.record(
-                        NAME, f"{backend}: {mode}", ours=med_ms(t[f"ours {mode}"]),
+                        NAME,
+                        f"{backend}: {mode}",
+                        ours=med_ms(t[f"ours {mode}"]),
                         base=med_ms(t[f"lc {mode}"]),
                         ours_label=f"HITLMiddleware ({mode})",
                         base_label=f"langchain HumanInTheLoopMiddleware ({mode})",
@@ -129,8 +145,10 @@ def run(ctx: Context) -> None:
                     )
                 if mode_kw is None:
                     ctx.record(
-                        NAME, f"{backend}: ours per_call vs LangChain batched",
-                        ours=med_ms(t["ours per_call"]), base=med_ms(t["lc batched"]),
+                        NAME,
+                        f"{backend}: ours per_call vs LangChain batched",
+                        ours=med_ms(t["ours per_call"]),
+                        base=med_ms(t["lc batched"]),
                         ours_label="HITLMiddleware (per_call)",
                         base_label="langchain HumanInTheLoopMiddleware (batched, its default)",
                         how=how + "; one gated call per turn, so both pause once per cycle",

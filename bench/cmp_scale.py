@@ -16,7 +16,6 @@ import time
 from contextlib import ExitStack
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 from hitl_langgraph import open_store
 from hitl_langgraph.inbox import Inbox
@@ -34,10 +33,18 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 def record(i: int, status: str) -> ApprovalRecord:
     at = T0 + timedelta(milliseconds=i // 3)  # ties: three rows per millisecond
     return ApprovalRecord(
-        request_id=f"req_{i:08d}", thread_id=f"t{i}", node="tools", tool="transfer_funds",
-        args={"amount": i % 10_000, "to": "bob"}, digest=f"sha256:{i:064x}", score=0.9,
-        route="approve", reasons=["rule transfer_funds"], status=status,  # type: ignore[arg-type]
-        created_at=at, updated_at=at,
+        request_id=f"req_{i:08d}",
+        thread_id=f"t{i}",
+        node="tools",
+        tool="transfer_funds",
+        args={"amount": i % 10_000, "to": "bob"},
+        digest=f"sha256:{i:064x}",
+        score=0.9,
+        route="approve",
+        reasons=["rule transfer_funds"],
+        status=status,  # type: ignore[arg-type]
+        created_at=at,
+        updated_at=at,
     )
 
 
@@ -69,10 +76,13 @@ def bulk_insert(store: ApprovalStore, backend: str, records: list[ApprovalRecord
 def run(ctx: Context) -> None:
     sizes = [1_000, 10_000] if ctx.quick else [1_000, 10_000, 100_000]
     with tempfile.TemporaryDirectory() as d, ExitStack() as stack:
-        urls: dict[str, str] = {"memory": "memory://", "sqlite": f"sqlite:///{Path(d) / 'scale.db'}"}
+        urls: dict[str, str] = {
+            "memory": "memory://",
+            "sqlite": f"sqlite:///{Path(d) / 'scale.db'}",
+        }
         try:
             urls["postgres"] = stack.enter_context(pg_schema())
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             ctx.skip(f"{NAME}/postgres", f"no PostgreSQL: {exc}")
         for backend, url in urls.items():
             store = open_store(url)
@@ -88,28 +98,45 @@ def run(ctx: Context) -> None:
                     ]
                     t0 = time.perf_counter()
                     bulk_insert(store, backend, batch)
-                    ctx.log(f"{NAME}/{backend}: {total:,} rows ({time.perf_counter() - t0:.1f} s to load)")
+                    ctx.log(
+                        f"{NAME}/{backend}: {total:,} rows ({time.perf_counter() - t0:.1f} s to load)"
+                    )
                     done = total
                     assert inbox.count() == sum(1 for i in range(total) if i % 11 != 10)
                     label = f"{size // 1000}k" if size < 1_000_000 else f"{size // 1_000_000}M"
                     vals: dict[str, list[float]] = {"pending": [], "count": [], "iter": []}
-                    for _rep in ctx.repeats(f"{NAME}/{backend} @ {label}") if size == sizes[-1] else range(ctx.n_repeats):
-                        vals["pending"].append(timed_median(lambda: inbox.pending(limit=50), 15) * 1000)
+                    for _rep in (
+                        ctx.repeats(f"{NAME}/{backend} @ {label}")
+                        if size == sizes[-1]
+                        else range(ctx.n_repeats)
+                    ):
+                        vals["pending"].append(
+                            timed_median(lambda: inbox.pending(limit=50), 15) * 1000
+                        )
                         vals["count"].append(timed_median(inbox.count, 15) * 1000)
                         t0 = time.perf_counter()
                         n = sum(1 for _ in iter_requests(store, None, page=500))
                         vals["iter"].append((time.perf_counter() - t0) * 1000)
                         assert n == total
                     names = {
-                        "pending": (f"pending() first page @ {label} pending", "Inbox.pending(limit=50)"),
+                        "pending": (
+                            f"pending() first page @ {label} pending",
+                            "Inbox.pending(limit=50)",
+                        ),
                         "count": (f"count() @ {label} pending", "Inbox.count()"),
-                        "iter": (f"iter_requests all rows @ {total:,}", "reconcile's keyset pass (page=500)"),
+                        "iter": (
+                            f"iter_requests all rows @ {total:,}",
+                            "reconcile's keyset pass (page=500)",
+                        ),
                     }
                     for k, xs in vals.items():
                         base = prev.get(k)
                         for x in xs:
                             ctx.record(
-                                NAME, f"{backend}: {names[k][0]}", ours=x, ours_label=names[k][1],
+                                NAME,
+                                f"{backend}: {names[k][0]}",
+                                ours=x,
+                                ours_label=names[k][1],
                                 ratio=(x / base) if base else None,
                                 ratio_label="growth vs 10x fewer rows (1x flat, 10x linear)",
                                 how=f"{backend} store; {size:,} pending + {size // 10:,} decided rows",

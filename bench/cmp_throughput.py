@@ -92,7 +92,9 @@ def run(ctx: Context) -> None:
     def one(app: Any) -> None:
         n[0] += 1
         text = "pay bob" if n[0] % 2 else "look up bob"
-        out = app.invoke({"messages": [("user", text)]}, {"configurable": {"thread_id": uuid.uuid4().hex}})
+        out = app.invoke(
+            {"messages": [("user", text)]}, {"configurable": {"thread_id": uuid.uuid4().hex}}
+        )
         assert out["messages"][-1].content == "done" and "__interrupt__" not in out
 
     with tempfile.TemporaryDirectory() as d:
@@ -100,14 +102,24 @@ def run(ctx: Context) -> None:
         try:
             for _rep in ctx.repeats(NAME):
                 tag = uuid.uuid4().hex[:6]
-                ours_t = setup_tracing(f"bench-tp-ours-{tag}", endpoint, instrument_langchain=False,
-                                       export_timeout=TIMEOUT)
+                ours_t = setup_tracing(
+                    f"bench-tp-ours-{tag}",
+                    endpoint,
+                    instrument_langchain=False,
+                    export_timeout=TIMEOUT,
+                )
                 stock_p = stock_provider(f"bench-tp-stock-{tag}", endpoint, TIMEOUT)
                 ledger = fx.Ledger()
                 variants: dict[str, tuple[Any, Any]] = {
                     "ours": (
-                        build(GatedToolNode(fx.bank_tools(ledger), policy=fx.bank_policy(), store=store,
-                                            observers=[GateSpanRecorder(ours_t)])),
+                        build(
+                            GatedToolNode(
+                                fx.bank_tools(ledger),
+                                policy=fx.bank_policy(),
+                                store=store,
+                                observers=[GateSpanRecorder(ours_t)],
+                            )
+                        ),
                         ours_t.tracer_provider,
                     ),
                     "plain": (build(ToolNode(fx.bank_tools(ledger))), None),
@@ -129,17 +141,32 @@ def run(ctx: Context) -> None:
                         rates[v].append(block / (time.perf_counter() - t0))
                 inst.use(None)
                 med = {v: statistics.median(xs) for v, xs in rates.items()}
-                how = (f"same scripted agent and InMemorySaver, half auto / half review-routed runs; "
-                       f"{block * rounds} runs per variant in interleaved blocks of {block}; live Phoenix")
-                ctx.record(NAME, "traced + risk-routed, vs plain graph", ours=med["ours"], base=med["plain"],
-                           unit="runs/s", ours_label="GatedToolNode + SQLite store + setup_tracing",
-                           base_label="stock ToolNode, no tracing", how=how,
-                           ratio_label="ours / baseline runs per second (higher is better)")
-                ctx.record(NAME, "traced + risk-routed, vs stock traced graph", ours=med["ours"],
-                           base=med["stock traced"], unit="runs/s",
-                           ours_label="GatedToolNode + SQLite store + setup_tracing",
-                           base_label=f"stock ToolNode + stock OpenInference (timeout {TIMEOUT:g} s)", how=how,
-                           ratio_label="ours / baseline runs per second (higher is better)")
+                how = (
+                    f"same scripted agent and InMemorySaver, half auto / half review-routed runs; "
+                    f"{block * rounds} runs per variant in interleaved blocks of {block}; live Phoenix"
+                )
+                ctx.record(
+                    NAME,
+                    "traced + risk-routed, vs plain graph",
+                    ours=med["ours"],
+                    base=med["plain"],
+                    unit="runs/s",
+                    ours_label="GatedToolNode + SQLite store + setup_tracing",
+                    base_label="stock ToolNode, no tracing",
+                    how=how,
+                    ratio_label="ours / baseline runs per second (higher is better)",
+                )
+                ctx.record(
+                    NAME,
+                    "traced + risk-routed, vs stock traced graph",
+                    ours=med["ours"],
+                    base=med["stock traced"],
+                    unit="runs/s",
+                    ours_label="GatedToolNode + SQLite store + setup_tracing",
+                    base_label=f"stock ToolNode + stock OpenInference (timeout {TIMEOUT:g} s)",
+                    how=how,
+                    ratio_label="ours / baseline runs per second (higher is better)",
+                )
                 ours_t.shutdown(TIMEOUT)
                 stock_p.shutdown()
         finally:

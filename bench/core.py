@@ -176,10 +176,7 @@ def _cells(s: dict[str, Any]) -> tuple[str, str, str]:
     ov, bv, r = s["ours_value"], s["baseline_value"], s["ratio"]
     ours = _num(ov["median"], s["unit"]) if ov else "-"
     base = _num(bv["median"], s["unit"]) if bv else "-"
-    if r:
-        ratio = f"{_r(r['median'])}× ({_r(r['min'])}–{_r(r['max'])})"
-    else:
-        ratio = "-"
+    ratio = f"{_r(r['median'])}× ({_r(r['min'])}–{_r(r['max'])})" if r else "-"
     return ours, base, ratio
 
 
@@ -193,7 +190,15 @@ def print_table(summaries: list[dict[str, Any]], out: Console) -> None:
         how = s["how_matched"] + (f" [{s['ratio_label']}]" if s["ratio"] else "")
         if s["note"]:
             how += f" NOTE: {s['note']}"
-        table.add_row(s["comparison"], f"{s['row']}\n[dim]{what}[/dim]", ours, base, ratio, str(s["repeats"]), how)
+        table.add_row(
+            s["comparison"],
+            f"{s['row']}\n[dim]{what}[/dim]",
+            ours,
+            base,
+            ratio,
+            str(s["repeats"]),
+            how,
+        )
     out.print(table)
 
 
@@ -218,7 +223,9 @@ def markdown(summaries: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_reports(out_dir: Path, summaries: list[dict[str, Any]], meta: dict[str, Any]) -> tuple[Path, Path]:
+def write_reports(
+    out_dir: Path, summaries: list[dict[str, Any]], meta: dict[str, Any]
+) -> tuple[Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     j = out_dir / "report.json"
     m = out_dir / "report.md"
