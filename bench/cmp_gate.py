@@ -171,7 +171,7 @@ def _measure(
                     f"{backend}: {label}",
                     ours=ours,
                     base=raw,
-                    ours_label=f"GatedToolNode + {stores[label].split('?')[0].split(':')[0]} store ({label})",
+                    ours_label=f"GatedToolNode + {backend} store ({label})",
                     base_label=f"ToolNode + interrupt() ({saver_label})",
                     how=how.format(label=label),
                 )
@@ -242,7 +242,8 @@ def run(ctx: Context) -> None:
                 pg_saver,
                 {"as shipped": url},
                 rounds,
-                "same PostgresSaver; the Postgres STORE (fresh schema, same server, synchronous_commit on)",
+                "same PostgresSaver; the Postgres STORE "
+                "(fresh schema, same server, synchronous_commit on)",
                 "PostgresSaver",
             )
     except Exception as exc:

@@ -41,7 +41,8 @@ def _clone(conn: sqlite3.Connection, table: str, pairs: list[tuple[str, str]]) -
     cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
     rest = ", ".join(c for c in cols if c != "thread_id")
     conn.executemany(
-        f"INSERT INTO {table} (thread_id, {rest}) SELECT ?, {rest} FROM {table} WHERE thread_id = ?",
+        f"INSERT INTO {table} (thread_id, {rest}) "
+        f"SELECT ?, {rest} FROM {table} WHERE thread_id = ?",
         pairs,
     )
 
@@ -83,12 +84,12 @@ def run(ctx: Context) -> None:
             ctx.log(f"{NAME}: {size:,} threads ready ({time.perf_counter() - t0:.1f} s)")
             inbox = Inbox(store)
 
-            def full_scan() -> int:
+            def full_scan(app: Any = app, tids: list[str] = tids) -> int:
                 return sum(
                     1 for t in tids if app.get_state({"configurable": {"thread_id": t}}).interrupts
                 )
 
-            def first_page_scan() -> list[str]:
+            def first_page_scan(app: Any = app, tids: list[str] = tids) -> list[str]:
                 found: list[str] = []
                 for t in tids:
                     if app.get_state({"configurable": {"thread_id": t}}).interrupts:
@@ -122,7 +123,7 @@ def run(ctx: Context) -> None:
                     if size >= 100_000 and rep == 0
                     else "",
                 )
-                ours_page = timed_median(lambda: inbox.pending(limit=50), 15) * 1000
+                ours_page = timed_median(lambda inbox=inbox: inbox.pending(limit=50), 15) * 1000
                 scan_page = timed_median(first_page_scan, 3) * 1000
                 ctx.record(
                     NAME,

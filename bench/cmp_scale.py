@@ -99,7 +99,8 @@ def run(ctx: Context) -> None:
                     t0 = time.perf_counter()
                     bulk_insert(store, backend, batch)
                     ctx.log(
-                        f"{NAME}/{backend}: {total:,} rows ({time.perf_counter() - t0:.1f} s to load)"
+                        f"{NAME}/{backend}: {total:,} rows "
+                        f"({time.perf_counter() - t0:.1f} s to load)"
                     )
                     done = total
                     assert inbox.count() == sum(1 for i in range(total) if i % 11 != 10)
@@ -111,7 +112,7 @@ def run(ctx: Context) -> None:
                         else range(ctx.n_repeats)
                     ):
                         vals["pending"].append(
-                            timed_median(lambda: inbox.pending(limit=50), 15) * 1000
+                            timed_median(lambda inbox=inbox: inbox.pending(limit=50), 15) * 1000
                         )
                         vals["count"].append(timed_median(inbox.count, 15) * 1000)
                         t0 = time.perf_counter()
@@ -139,7 +140,8 @@ def run(ctx: Context) -> None:
                                 ours_label=names[k][1],
                                 ratio=(x / base) if base else None,
                                 ratio_label="growth vs 10x fewer rows (1x flat, 10x linear)",
-                                how=f"{backend} store; {size:,} pending + {size // 10:,} decided rows",
+                                how=f"{backend} store; {size:,} pending + "
+                                f"{size // 10:,} decided rows",
                             )
                         prev[k] = sorted(xs)[len(xs) // 2]
             finally:

@@ -143,7 +143,8 @@ def run(ctx: Context) -> None:
                 med = {v: statistics.median(xs) for v, xs in rates.items()}
                 how = (
                     f"same scripted agent and InMemorySaver, half auto / half review-routed runs; "
-                    f"{block * rounds} runs per variant in interleaved blocks of {block}; live Phoenix"
+                    f"{block * rounds} runs per variant in interleaved blocks of {block}; "
+                    "live Phoenix"
                 )
                 ctx.record(
                     NAME,

@@ -128,7 +128,10 @@ def run(ctx: Context) -> None:
                             times[v].append(time.perf_counter() - t0)
                 inst.use(None)
                 med = {v: statistics.median(ts) * 1000 for v, ts in times.items()}
-                how = f"same graph, instrumentor and TraceConfig; {block * rounds} runs per variant in interleaved blocks of {block}"
+                how = (
+                    f"same graph, instrumentor and TraceConfig; {block * rounds} runs per "
+                    f"variant in interleaved blocks of {block}"
+                )
                 ctx.record(
                     NAME,
                     f"{target}: per run, vs untraced",
