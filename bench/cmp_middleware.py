@@ -111,7 +111,12 @@ def run(ctx: Context) -> None:
                     per_call_answer,
                 ),
                 "ours per_call": cycle(
-                    agent(HITLMiddleware(policy(), store=store)), per_call_answer
+                    agent(
+                        HITLMiddleware(
+                            policy(), store=store, **({mode_kw: "per_call"} if mode_kw else {})
+                        )
+                    ),
+                    per_call_answer,
                 ),
                 "lc batched": cycle(
                     agent(
