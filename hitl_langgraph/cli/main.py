@@ -15,6 +15,7 @@
     hitl review pending               # sampled after-the-fact reviews (hitl_langgraph.review)
     hitl simulate --sweep --sla p95=5m  # sync vs async vs hybrid, staffing (hitl_langgraph.sim)
     hitl demo --reviewer auto         # both oversight models end to end (hitl_langgraph.demo)
+    hitl bench --quick                # the benchmark suite, from a source checkout
 
 The store comes from ``--store URL`` or ``HITL_STORE_URL``. Resuming a thread needs the
 compiled graph: ``--graph module:attribute`` (or ``HITL_GRAPH``) imports it (a callable
@@ -261,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ..demo.cli import register as register_demo
 
     register_demo(sub)
+    from .bench import register as register_bench
+
+    register_bench(sub)
     return parser
 
 
@@ -663,6 +667,11 @@ def main(
     """Run the CLI; returns the exit code (the console script exits with it)."""
     out = out or sys.stdout
     err_out = err or sys.stderr
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"] and not {"-h", "--help"} & set(argv[1:2]):
+        from .bench import run_argv  # every option goes to python -m bench as it is
+
+        return run_argv(argv[1:], out=out, err=err_out)
     args = build_parser().parse_args(argv)
     if args.command in _REVIEW_COMMANDS:
         from ..review.cli import run
@@ -680,6 +689,10 @@ def main(
         from ..demo.cli import run as demo
 
         return demo(args, out=out, err=err_out)
+    if args.command == "bench":
+        from .bench import run as bench
+
+        return bench(args, out=out, err=err_out)
     ctx = _Ctx(args, out)
     try:
         return _COMMANDS[args.command](ctx)

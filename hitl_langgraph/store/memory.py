@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import bisect
 import fnmatch
+import heapq
 import itertools
 import threading
-from collections.abc import Sequence
+from bisect import bisect_right, insort
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -41,13 +43,37 @@ def matches_filter(rec: ApprovalRecord, f: RequestFilter) -> bool:
     )
 
 
+_Key = tuple[datetime, str]
+
+
+def _remove(keys: list[_Key], key: _Key) -> None:
+    i = bisect_right(keys, key) - 1
+    if i >= 0 and keys[i] == key:
+        del keys[i]
+
+
+def _tail(keys: list[_Key], after: _Key | None) -> Iterator[_Key]:
+    """The keys of ``keys`` (sorted) strictly after ``after``, in order."""
+    start = 0 if after is None else bisect_right(keys, after)
+    for i in range(start, len(keys)):
+        yield keys[i]
+
+
 class MemoryStore(MemoryReviewMixin, ApprovalStore):
-    """Keeps everything in dicts under one lock. Lost when the process exits."""
+    """Keeps everything in dicts under one lock. Lost when the process exits.
+
+    Requests are indexed like the SQL stores' tables: one sorted list of
+    ``(created_at, request_id)`` keys for all rows and one per status, so a page of
+    ``pending()`` reads only the rows it returns (plus the ones the other filters skip)
+    and ``count()`` by status is the length of a list, not a scan and a sort.
+    """
 
     def __init__(self) -> None:
         self.url = "memory://"
         self._lock = threading.RLock()
         self._requests: dict[str, ApprovalRecord] = {}
+        self._keys: list[_Key] = []
+        self._by_status: dict[str, list[_Key]] = {}
         self._executions: dict[str, ExecutionRecord] = {}
         self._audit: list[AuditEvent] = []
         self._audit_heads: dict[int, StreamHead] = {}
@@ -62,19 +88,40 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
             if existing is not None:
                 return existing, False
             self._requests[record.request_id] = record
+            self._index(record)
             if audit is not None:
                 self._append(audit)
             return record, True
+
+    def _index(self, rec: ApprovalRecord) -> None:
+        key = (rec.created_at, rec.request_id)
+        insort(self._keys, key)
+        insort(self._by_status.setdefault(rec.status, []), key)
+
+    def _unindex(self, rec: ApprovalRecord) -> None:
+        key = (rec.created_at, rec.request_id)
+        _remove(self._keys, key)
+        _remove(self._by_status.get(rec.status, []), key)
 
     def get_request(self, request_id: str) -> ApprovalRecord | None:
         with self._lock:
             return self._requests.get(request_id)
 
-    def _matching(self, f: RequestFilter) -> list[ApprovalRecord]:
-        return sorted(
-            (r for r in self._requests.values() if matches_filter(r, f)),
-            key=lambda r: (r.created_at, r.request_id),
+    def _scan(self, f: RequestFilter, after: _Key | None) -> Iterator[ApprovalRecord]:
+        """Matching rows in ``(created_at, request_id)`` order, after ``after``; the
+        caller holds the lock and stops reading when it has enough."""
+        lists = (
+            [self._keys]
+            if f.status is None
+            else [self._by_status.get(s, []) for s in dict.fromkeys(f.status)]
         )
+        runs = [_tail(keys, after) for keys in lists]
+        ordered = runs[0] if len(runs) == 1 else heapq.merge(*runs)
+        plain = f == RequestFilter(status=f.status)
+        for _, request_id in ordered:
+            rec = self._requests[request_id]
+            if plain or matches_filter(rec, f):
+                yield rec
 
     def list_requests(
         self,
@@ -83,15 +130,24 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
         limit: int = 100,
         after: tuple[datetime, str] | None = None,
     ) -> list[ApprovalRecord]:
+        out: list[ApprovalRecord] = []
+        if limit <= 0:
+            return out
         with self._lock:
-            rows = self._matching(filter or RequestFilter())
-        if after is not None:
-            rows = [r for r in rows if (r.created_at, r.request_id) > after]
-        return rows[:limit]
+            for rec in self._scan(filter or RequestFilter(), after):
+                out.append(rec)
+                if len(out) >= limit:
+                    break
+        return out
 
     def count_requests(self, filter: RequestFilter | None = None) -> int:
+        f = filter or RequestFilter()
         with self._lock:
-            return len(self._matching(filter or RequestFilter()))
+            if f == RequestFilter(status=f.status):
+                if f.status is None:
+                    return len(self._keys)
+                return sum(len(self._by_status.get(s, [])) for s in set(f.status))
+            return sum(1 for _ in self._scan(f, None))
 
     def update_request(
         self,
@@ -111,6 +167,9 @@ class MemoryStore(MemoryReviewMixin, ApprovalStore):
                 raise already_decided(request_id, current.status, current.decided_by)
             updated = replace(current, **changes)
             self._requests[request_id] = updated
+            if (updated.status, updated.created_at) != (current.status, current.created_at):
+                self._unindex(current)
+                self._index(updated)
             if audit is not None:
                 self._append(audit)
             return updated

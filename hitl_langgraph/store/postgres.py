@@ -53,7 +53,7 @@ except ImportError as exc:  # pragma: no cover - exercised without the extra ins
 
 from ._review_postgres import PostgresReviewMixin
 
-__all__ = ["MIGRATIONS", "PostgresStore"]
+__all__ = ["INDEXES", "MIGRATIONS", "PostgresStore"]
 
 _SETUP_LOCK = 0x68_69_74_6C_00_01  # "hitl" + 1: serialises concurrent setup() calls
 
@@ -164,6 +164,24 @@ MIGRATIONS: list[str] = [
     """,
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
+
+INDEXES: list[tuple[str, str]] = [
+    # keyset paging over every request (iter_requests / reconcile)
+    (
+        "hitl_requests_created",
+        "CREATE INDEX IF NOT EXISTS hitl_requests_created "
+        "ON hitl_requests (created_at, request_id)",
+    ),
+    # pending() / count(): a partial index holds only the pending rows, so counting
+    # them is an index-only scan of that set rather than of every request ever made
+    (
+        "hitl_requests_pending",
+        "CREATE INDEX IF NOT EXISTS hitl_requests_pending "
+        "ON hitl_requests (created_at, request_id) WHERE status = 'pending'",
+    ),
+]
+"""Index-only schema additions ``(name, statement)``, created on ``setup()`` when missing,
+after the migrations (under the setup lock): idempotent for new and existing databases."""
 
 _INSERT = insert_sql("hitl_requests", REQUEST_FIELDS, "request_id", "%s") + " RETURNING request_id"
 _HEAD_LOCK = "SELECT n, hash FROM hitl_audit_heads WHERE stream = %s FOR UPDATE"
@@ -330,6 +348,13 @@ class PostgresStore(PostgresReviewMixin, ApprovalStore):
             for version in range(current + 1, len(MIGRATIONS) + 1):
                 cur.execute(MIGRATIONS[version - 1])
                 cur.execute("INSERT INTO hitl_migrations (version) VALUES (%s)", (version,))
+            for name, statement in INDEXES:
+                # CREATE INDEX takes a SHARE lock on the table even when the index exists;
+                # look first so that opening a store does not wait for (or block) writers
+                cur.execute("SELECT to_regclass(%s) AS r", (name,))
+                found = cur.fetchone()
+                if found is None or found["r"] is None:
+                    cur.execute(statement)
 
     def close(self) -> None:
         self._pool.close()

@@ -48,7 +48,10 @@ from .base import ApprovalStore, RequestFilter
 from .chain import AuditHeads, StreamHead
 from .records import ApprovalRecord, AuditEvent, ExecutionRecord
 
-__all__ = ["MIGRATIONS", "SqliteStore"]
+__all__ = ["INDEXES", "MIGRATIONS", "SqliteStore"]
+
+SYNCHRONOUS = ("off", "normal", "full", "extra")
+"""Accepted values of the ``synchronous`` option (SQLite's ``PRAGMA synchronous``)."""
 
 MIGRATIONS: list[str] = [
     # version 1: requests, execution journal, audit trail
@@ -156,6 +159,15 @@ MIGRATIONS: list[str] = [
 ]
 """Schema migrations; ``MIGRATIONS[i]`` is schema version ``i + 1``. Append, never edit."""
 
+INDEXES: list[str] = [
+    # keyset paging over every request (iter_requests / reconcile): without it each page
+    # of ``ORDER BY created_at, request_id`` with no status filter scanned and sorted
+    # the whole table
+    "CREATE INDEX IF NOT EXISTS hitl_requests_created ON hitl_requests (created_at, request_id)",
+]
+"""Index-only schema additions, applied with ``IF NOT EXISTS`` on every ``setup()``
+after the migrations: idempotent for new and existing databases alike."""
+
 _INSERT = insert_sql("hitl_requests", REQUEST_FIELDS, "request_id", "?")
 _AUDIT_INSERT = (
     f"INSERT INTO hitl_audit ({AUDIT_COLUMNS}) VALUES ({', '.join('?' * len(AUDIT_FIELDS))})"
@@ -238,9 +250,17 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
     connection); a forked child opens its own connection on first use.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 30.0, synchronous: str = "normal"
+    ) -> None:
+        if synchronous.lower() not in SYNCHRONOUS:
+            raise ConfigurationError(
+                f"synchronous={synchronous!r} is not one of {', '.join(SYNCHRONOUS)} "
+                "(SQLite's PRAGMA synchronous; 'full' syncs on every commit)"
+            )
         self.path = os.fspath(path)
         self.timeout = timeout
+        self.synchronous = synchronous.lower()
         self.url = "sqlite:///" + self.path
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
@@ -249,7 +269,9 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
     @classmethod
     def from_url(cls, url: str) -> SqliteStore:
         """``sqlite:///rel.db``, ``sqlite:////abs/path.db`` or ``sqlite:///:memory:``;
-        an optional ``?timeout=<seconds>`` sets the lock wait."""
+        options: ``?timeout=<seconds>`` sets the lock wait, ``?synchronous=full`` syncs
+        the WAL on every commit (the default, ``normal``, syncs at checkpoints: a power
+        loss may drop the last commits, never corrupt the file)."""
         prefix = "sqlite://"
         if not url.lower().startswith(prefix) or not url[len(prefix) :].startswith("/"):
             raise ConfigurationError(
@@ -260,10 +282,19 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
         if not rest:
             raise ConfigurationError(f"SQLite store URL {url!r} names no database file")
         timeout = 30.0
+        synchronous = "normal"
         for key, value in parse_qsl(query, keep_blank_values=True):
+            if key == "synchronous":
+                if value.lower() not in SYNCHRONOUS:
+                    raise ConfigurationError(
+                        f"synchronous={value!r} in {url!r} is not one of {', '.join(SYNCHRONOUS)}"
+                    )
+                synchronous = value.lower()
+                continue
             if key != "timeout":
                 raise ConfigurationError(
-                    f"unknown option {key!r} in SQLite store URL {url!r}; only 'timeout'"
+                    f"unknown option {key!r} in SQLite store URL {url!r}; "
+                    "use 'timeout' or 'synchronous'"
                 )
             try:
                 timeout = float(value)
@@ -271,7 +302,7 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
                 raise ConfigurationError(
                     f"timeout={value!r} in {url!r} is not a number of seconds"
                 ) from None
-        store = cls(rest, timeout=timeout)
+        store = cls(rest, timeout=timeout, synchronous=synchronous)
         store.url = url
         return store
 
@@ -312,7 +343,7 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
             conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
             if self.path != ":memory:":
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
         except sqlite3.Error as exc:
             raise self._error("open the database", exc) from exc
         self._conn, self._pid = conn, os.getpid()
@@ -368,6 +399,8 @@ class SqliteStore(SqliteReviewMixin, ApprovalStore):
                     "VALUES (?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
                     (version,),
                 )
+            for statement in INDEXES:
+                conn.execute(statement)
 
     def close(self) -> None:
         with self._lock:
