@@ -14,6 +14,7 @@ from typing import Any
 from ..audit import anchor as audit_anchor
 from ..audit import evidence as audit_evidence
 from ..audit import export as audit_export
+from ..audit import verify as audit_verify
 from ..errors import ConfigurationError
 from ..store.base import AuditReport
 from ..store.keys import (
@@ -40,6 +41,15 @@ def add_audit_parsers(asub: Any, common: Callable[..., None]) -> None:
         help="resume from this verified checkpoint if it exists; write a new one on success",
     )
     p.add_argument("--key-file", metavar="FILE", help="the audit key (else HITL_AUDIT_KEY[_FILE])")
+    p.add_argument(
+        "--public-key",
+        dest="public_keys",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="also check every approving decision's signature with this trusted Ed25519 "
+        "public key (repeatable; else HITL_DECISION_PUBLIC_KEYS)",
+    )
     p = asub.add_parser("export", help="export as JSONL or CSV")
     common(p, top=False)
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
@@ -126,13 +136,25 @@ def run_audit(ctx: Any) -> int:
     if cmd == "verify":
         keys = _keys(a)
         anchor = audit_anchor.load_anchor(a.anchor) if a.anchor else None
+        verifier = _verifier(a.public_keys)
         if a.file:
+            if a.public_keys:
+                raise ConfigurationError(
+                    "--public-key checks decision signatures in the store; for an exported "
+                    "file, export an evidence bundle (`hitl audit evidence`) and check it "
+                    "with `hitl audit verify-bundle --public-key`"
+                )
             try:
                 with open(a.file, encoding="utf-8") as fh:
                     report = audit_export.verify_jsonl(fh, keys=keys, anchor=anchor)
             except OSError as exc:
                 raise ConfigurationError(f"cannot read {a.file}: {exc}") from exc
-        elif keys is None and anchor is None and (remote := _remote(ctx)) is not None:
+        elif (
+            keys is None
+            and anchor is None
+            and not a.public_keys
+            and (remote := _remote(ctx)) is not None
+        ):
             v = remote.audit(request_id=None)["verified"]  # the deployment verifies its store
             report = AuditReport(ok=v["ok"], events=v["events"], problems=v["problems"])
         else:
@@ -142,7 +164,9 @@ def run_audit(ctx: Any) -> int:
             since = None
             if a.checkpoint and Path(a.checkpoint).exists():
                 since = audit_anchor.load_anchor(a.checkpoint)
-            report = store.verify_audit(anchor=anchor, since=since)
+            report = audit_verify.verify_with_signatures(
+                store, verifier, anchor=anchor, since=since
+            )
             if report.ok and a.checkpoint and report.checkpoint is not None:
                 Path(a.checkpoint).write_text(json.dumps(report.checkpoint, sort_keys=True) + "\n")
         data = {
