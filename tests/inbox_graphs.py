@@ -119,6 +119,7 @@ def build_app(
     clock: Clock = utc_now,
     observers: tuple[GateObserver, ...] = (),
     default_expiry: timedelta | None = None,
+    worker_id: str | None = None,
 ) -> Any:
     """A one-agent graph whose tool calls go through a ``GatedToolNode``."""
     model = _model(first)
@@ -133,6 +134,7 @@ def build_app(
         clock=clock,
         observers=observers,
         default_expiry=default_expiry,
+        worker_id=worker_id,
     )
     g = StateGraph(MessagesState)
     g.add_node("agent", agent)

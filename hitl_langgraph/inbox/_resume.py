@@ -8,7 +8,9 @@ Who resumes a decided request:
   A resume that raises or does not take clears the marker (hands it over to workers).
 * **Split** (recorded without a graph, or handed over): workers polling
   :meth:`~hitl_langgraph.inbox.Inbox.apply_decided` claim ``resume:<request_id>`` in the
-  execution journal; exactly one claim succeeds across threads and processes.
+  execution journal; exactly one claim succeeds across threads and processes. A resume
+  claim whose worker process is gone (same host) is taken over at once; one whose worker
+  cannot be checked (another host) once it is ``stale_after`` old.
 * A marker older than ``stale_after`` means its inbox crashed mid-resume: a worker then
   reads the thread; if the interrupt is gone the resume happened (recorded as a
   ``done`` claim so nobody checks again), otherwise the worker claims and resumes it.
@@ -215,13 +217,33 @@ class ResumeMixin(InboxBase):
         rec = self.store.get_request(rid)
         if rec is None or rec.status not in DECIDED_STATUSES:
             return None
-        if self.store.get_execution(resume_key(rid)) is not None:
-            return None  # claimed (or applied) by a worker
+        claim = self.store.get_execution(resume_key(rid))
+        if claim is not None and not self._take_over(rid, claim):
+            return None  # applied, or claimed by a worker that may still be resuming it
         due = self._marked_fresh(rec, self.clock())
         if due is not None:
             self._watch[rid] = due  # its inbox is resuming it; look again once stale
             return None
         return rec if self._claim(rec) else None
+
+    def _take_over(self, rid: str, claim: Any) -> bool:
+        """Release the resume claim of a worker that is gone (its process no longer
+        exists) or whose claim is ``stale_after`` old; else watch it until then."""
+        if claim.state != "running":
+            return False  # applied (or failed): nothing to resume
+        gone = worker_alive(claim.worker) is False
+        due = claim.started_at + self.stale_after
+        if not gone and self.clock() < due:
+            self._watch[rid] = due  # look again once the claim is stale
+            return False
+        if self.store.release_execution(resume_key(rid), worker=claim.worker):
+            logger.warning(
+                "took over the resume of %s from %s (%s)",
+                rid,
+                claim.worker,
+                "gone" if gone else f"claimed over {self.stale_after} ago",
+            )
+        return True
 
     def _after_claim(self, rec: ApprovalRecord, state: Any, report: ApplyReport) -> str | None:
         """The interrupt to resume, or ``None`` (and the claim settled) if there is none."""
