@@ -159,6 +159,15 @@ def test_an_expiry_the_graph_refuses_is_reverted_not_resumed(
     assert body.calls == 0
     assert_reverted(store, rid, "approve")
     assert events(store, rid)[-3:] == ["expired", "refused", "reverted"]
+    # its deadline is cleared, so the next sweeps leave it to a human instead of expiring,
+    # refusing and reverting it again every time
+    rec = store.get_request(rid)
+    assert rec is not None and rec.expires_at is None
+    trail = events(store, rid)
+    clock.advance(hours=2)
+    again = run(is_async, sweeper.sweep, sweeper.asweep)
+    assert again.expired == [] and events(store, rid) == trail
+    assert store.verify_audit().ok
 
 
 @SYNC_ASYNC

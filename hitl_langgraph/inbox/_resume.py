@@ -115,6 +115,10 @@ class ResumeMixin(InboxBase):
         if rec.quorum > 1:
             return
         now = self.clock()
+        # A refused expiry would be expired, refused and reverted again by every sweep:
+        # its deadline is cleared, so it waits for a human (the audit row says why).
+        expiry = rec.status == "expired"
+        deadline = {"expires_at": None} if expiry else {}
         try:
             self.store.update_request(
                 rec.request_id,
@@ -126,6 +130,7 @@ class ResumeMixin(InboxBase):
                 approvals=[],
                 metadata=self._unmarked(rec.metadata),
                 updated_at=now,
+                **deadline,
                 audit=AuditEvent(
                     event="reverted",
                     at=now,
@@ -137,6 +142,7 @@ class ResumeMixin(InboxBase):
                         "decided_by": rec.decided_by,
                         "error": type(err).__name__,
                         "message": str(err),
+                        **({"deadline_cleared": True} if expiry else {}),
                     },
                 ),
             )
